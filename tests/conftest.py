@@ -1,0 +1,61 @@
+"""Shared fixtures: a real Redis for every test, isolated by a namespace of its own.
+
+Redis is the one at ``REDIS_URL`` when that is set (CI points it at the machine's server),
+else an embedded redis-server started once for the session under a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from recsvc.keys import KeySpace
+from recsvc.redis_client import connect, start_embedded
+from recsvc.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    embedded = start_embedded(tmp_path_factory.mktemp("redis"))
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Iterator[Settings]:
+    """Settings on the test Redis with a namespace no other test uses; its keys are
+    deleted afterwards."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    yield Settings(redis_url=redis_url, namespace=namespace)
+    client = connect(redis_url)
+    for chunk in _chunks(client.scan_iter(match=f"{namespace}:*", count=1000), 500):
+        client.delete(*chunk)
+
+
+@pytest.fixture
+def redis_conn(settings: Settings) -> redis.Redis:
+    return connect(settings.redis_url, settings)
+
+
+@pytest.fixture
+def keys(settings: Settings) -> KeySpace:
+    return KeySpace(settings.namespace)
+
+
+def _chunks(iterable, size):
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

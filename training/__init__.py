@@ -1,0 +1,1 @@
+"""The offline job: interaction logs to evaluated, versioned, published models."""
