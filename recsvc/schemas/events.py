@@ -1,0 +1,132 @@
+"""The event a storefront sends, and the answer to sending it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from recsvc.core.events import (
+    CHANNELS,
+    EVENT_TYPES,
+    PRODUCT_EVENT_TYPES,
+    SOURCES,
+    format_timestamp,
+    parse_timestamp,
+)
+from recsvc.schemas.common import Id, ItemId, StrictInteger, StrictNumber
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class Timestamp(fields.Field):
+    """ISO 8601 date-time; without an offset it is taken as UTC. Normalised to UTC ``Z``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str):
+            raise ValidationError("Must be an ISO 8601 date-time string.")
+        try:
+            return parse_timestamp(value)
+        except ValueError as error:
+            raise ValidationError("Not a valid ISO 8601 date-time.") from error
+
+
+class EventSchema(Schema):
+    """One storefront event (DESIGN.md, "The customer journey, as data")."""
+
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(EVENT_TYPES),
+        metadata={"example": "product_view", "enum": list(EVENT_TYPES)},
+    )
+    visitor_id = Id(required=True, metadata={"example": "v-8f14e45f"})
+    user_id = Id(metadata={"description": "Logged-in customer id; stitches devices."})
+    item_id = ItemId(metadata={"description": "Required for product events.", "example": "sku-1"})
+    quantity = StrictInteger(validate=validate.Range(min=1, max=10_000))
+    price = StrictNumber(validate=validate.Range(min=0, max=1e9), metadata={"example": 19.9})
+    source = fields.String(validate=validate.OneOf(SOURCES), metadata={"enum": list(SOURCES)})
+    channel = fields.String(validate=validate.OneOf(CHANNELS), metadata={"enum": list(CHANNELS)})
+    session_id = Id()
+    timestamp = Timestamp(
+        metadata={
+            "type": "string",
+            "format": "date-time",
+            "description": "When it happened; server time when absent. At most a day ahead.",
+        }
+    )
+    properties = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        metadata={"description": "A small object of scalars (or lists of scalars)."},
+    )
+
+    def __init__(
+        self,
+        *,
+        now: datetime | None = None,
+        max_future: timedelta = timedelta(days=1),
+        max_properties: int = 20,
+        max_properties_bytes: int = 2048,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.now = now
+        self.max_future = max_future
+        self.max_properties = max_properties
+        self.max_properties_bytes = max_properties_bytes
+
+    @validates("timestamp")
+    def _not_in_future(self, value: datetime, **_: Any) -> None:
+        now = self.now or datetime.now(UTC)
+        if value > now + self.max_future:
+            raise ValidationError(
+                f"Lies more than {int(self.max_future.total_seconds())} s in the future."
+            )
+
+    @validates("properties")
+    def _small_properties(self, value: dict[str, Any], **_: Any) -> None:
+        if len(value) > self.max_properties:
+            raise ValidationError(f"At most {self.max_properties} properties.")
+        for key, item in value.items():
+            items = item if isinstance(item, list) else [item]
+            if not all(isinstance(x, _SCALARS) for x in items):
+                raise ValidationError(f"Property {key!r} must be a scalar or a list of scalars.")
+        if len(json.dumps(value)) > self.max_properties_bytes:
+            raise ValidationError(f"At most {self.max_properties_bytes} bytes of properties.")
+
+    @validates_schema
+    def _product_events_name_item(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("type") in PRODUCT_EVENT_TYPES and not data.get("item_id"):
+            raise ValidationError(f"Required for {data['type']} events.", "item_id")
+
+
+def to_record(event: dict[str, Any], event_id: str, received_at: datetime) -> dict[str, Any]:
+    """The event record (``recsvc.core.events``) for a validated event."""
+    record: dict[str, Any] = {"id": event_id}
+    record.update(event)
+    record["timestamp"] = format_timestamp(event.get("timestamp") or received_at)
+    record["received_at"] = format_timestamp(received_at)
+    return record
+
+
+class EventBatchSchema(Schema):
+    """For the OpenAPI document: a batch body. Validation goes event by event."""
+
+    events = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=1000))
+
+
+class EventsAcceptedSchema(Schema):
+    accepted = fields.Integer(required=True, metadata={"example": 1})
+    ids = fields.List(fields.String(), required=True)

@@ -1,0 +1,1 @@
+"""The store layer: everything that reads or writes Redis, through ``recsvc.keys``."""

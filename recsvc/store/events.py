@@ -1,0 +1,141 @@
+"""Accepting events: the stream, the profiles, the carts and the funnel in one transaction.
+
+A batch is read (profiles of its visitors and customers), applied in Python by
+``recsvc.core.profile``, and written back with the stream entries and funnel counters in
+one MULTI/EXEC guarded by WATCH on every document it read. Either all of it lands or none
+of it does; a concurrent writer to the same visitor makes the transaction retry on fresh
+state. (On Redis Cluster the batch would have to be split per slot: the visitor and
+customer documents carry different hash tags. That is not done yet.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from redis.exceptions import WatchError
+
+from recsvc.core.events import event_epoch
+from recsvc.core.profile import apply_event, merge_shared, new_shared, new_visitor
+from recsvc.keys import KeySpace
+from recsvc.settings import Settings
+from recsvc.store.stream import encode_entry
+
+MAX_ATTEMPTS = 8
+
+
+class StreamFull(Exception):
+    """The stream holds ``stream_max_len`` unexported events: the exporter is behind."""
+
+
+class TooMuchContention(Exception):
+    """Concurrent writers kept changing the same visitors; the client should retry."""
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass
+class _Batch:
+    """The documents one batch touches, loaded under WATCH."""
+
+    visitors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    funnel: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+
+class EventWriter:
+    """Writes validated event records (``recsvc.core.events``) atomically."""
+
+    def __init__(self, client: redis.Redis, keys: KeySpace, settings: Settings) -> None:
+        self.client = client
+        self.keys = keys
+        self.settings = settings
+        self.ttl = settings.profile_ttl_days * 86400 or None
+
+    def write(self, records: list[dict[str, Any]]) -> int:
+        """Store ``records`` (already validated, with ids and timestamps); returns how many.
+
+        Raises ``StreamFull``, ``TooMuchContention`` or a redis error; in every one of
+        those cases nothing was written.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    batch = self._load(pipe, records)
+                    self._apply(batch, records)
+                    self._queue_writes(pipe, batch, records)
+                    pipe.execute()
+                    return len(records)
+                except WatchError:
+                    continue
+        raise TooMuchContention
+
+    def _load(self, pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> _Batch:
+        visitor_ids = list(dict.fromkeys(r["visitor_id"] for r in records))
+        visitor_keys = [self.keys.visitor_profile(v) for v in visitor_ids]
+        pipe.watch(*visitor_keys)
+        if pipe.xlen(self.keys.events_stream()) + len(records) > self.settings.stream_max_len:
+            raise StreamFull
+        batch = _Batch()
+        for visitor_id, raw in zip(visitor_ids, pipe.mget(visitor_keys), strict=True):
+            if raw is not None:
+                batch.visitors[visitor_id] = json.loads(raw)
+        user_ids = {doc["user_id"] for doc in batch.visitors.values() if doc["user_id"]}
+        user_ids.update(r["user_id"] for r in records if r.get("user_id"))
+        if user_ids:
+            user_ids_list = sorted(user_ids)
+            user_keys = [self.keys.customer(u) for u in user_ids_list]
+            pipe.watch(*user_keys)
+            for user_id, raw in zip(user_ids_list, pipe.mget(user_keys), strict=True):
+                batch.customers[user_id] = json.loads(raw) if raw else _new_customer(user_id)
+        return batch
+
+    def _apply(self, batch: _Batch, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            visitor = batch.visitors.get(record["visitor_id"])
+            if visitor is None:
+                visitor = new_visitor(record["visitor_id"], event_epoch(record))
+                batch.visitors[record["visitor_id"]] = visitor
+            shared = self._shared_for(batch, visitor, record.get("user_id"))
+            effect = apply_event(visitor, shared, record, self.settings)
+            for mark in effect.funnel_marks:
+                key = self.keys.funnel_counter(mark.day, mark.step, mark.source, mark.visitor_type)
+                batch.funnel[key].append(record["visitor_id"])
+
+    def _shared_for(
+        self, batch: _Batch, visitor: dict[str, Any], user_id: str | None
+    ) -> dict[str, Any]:
+        """The cart-and-purchases document this event updates, stitching on first login."""
+        if user_id and visitor["user_id"] != user_id:
+            customer = batch.customers[user_id]
+            if visitor["user_id"] is None and "shared" in visitor:
+                merge_shared(customer, visitor.pop("shared"), self.settings.purchased_items_max)
+            if visitor["visitor_id"] not in customer["visitor_ids"]:
+                customer["visitor_ids"].append(visitor["visitor_id"])
+            visitor["user_id"] = user_id
+        if visitor["user_id"]:
+            return batch.customers[visitor["user_id"]]
+        return visitor["shared"]
+
+    def _queue_writes(
+        self, pipe: redis.client.Pipeline, batch: _Batch, records: list[dict[str, Any]]
+    ) -> None:
+        pipe.multi()
+        stream = self.keys.events_stream()
+        for record in records:
+            pipe.xadd(stream, encode_entry(record))
+        for visitor_id, visitor in batch.visitors.items():
+            pipe.set(self.keys.visitor_profile(visitor_id), dumps(visitor), ex=self.ttl)
+        for user_id, customer in batch.customers.items():
+            pipe.set(self.keys.customer(user_id), dumps(customer), ex=self.ttl)
+        for key, members in batch.funnel.items():
+            pipe.pfadd(key, *members)
+
+
+def _new_customer(user_id: str) -> dict[str, Any]:
+    return {"user_id": user_id, "visitor_ids": [], **new_shared()}

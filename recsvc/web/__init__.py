@@ -1,0 +1,1 @@
+"""The Flask side: app factory, errors, auth, logs, metrics, gunicorn."""

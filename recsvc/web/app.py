@@ -1,0 +1,75 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from recsvc import __version__
+from recsvc.api import analytics, events, ops, visitors
+from recsvc.clock import Clock
+from recsvc.redis_client import start_embedded
+from recsvc.schemas.events import EventBatchSchema, EventSchema
+from recsvc.settings import Settings
+from recsvc.web import auth, logs, metrics
+from recsvc.web.errors import register_error_handlers
+from recsvc.web.services import EXTENSION, Services
+
+API_BLUEPRINTS = (events.blp, visitors.blp, analytics.blp)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
+    """Build the service. Settings default to the environment; without a Redis URL an
+    embedded Redis is started under ``settings.data_dir`` for this process."""
+    settings = settings or Settings.from_env()
+    logs.configure_logging(settings.log_level)
+    app = Flask("recsvc")
+    if not settings.redis_url:
+        embedded = start_embedded(settings.data_dir)
+        app.extensions["recsvc_embedded_redis"] = embedded
+        settings = settings.replace(redis_url=embedded.url)
+    app.config.update(_flask_config(settings))
+    app.json.sort_keys = False
+    app.extensions[EXTENSION] = Services.build(settings, clock)
+    # Order matters: request id first, so metrics and auth failures are logged with it.
+    logs.init_app(app)
+    metrics.init_app(app)
+    auth.init_app(app, settings)
+    _init_api(app)
+    app.register_blueprint(ops.blp)
+    app.register_blueprint(
+        get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "recsvc API"}),
+        url_prefix="/docs",
+    )
+    register_error_handlers(app)
+    return app
+
+
+def _flask_config(settings: Settings) -> dict:
+    return {
+        "RECSVC_SETTINGS": settings,
+        "MAX_CONTENT_LENGTH": settings.max_body_bytes,
+        "API_TITLE": "recsvc",
+        "API_VERSION": __version__,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+
+
+def _init_api(app: Flask) -> None:
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {"description": "Onsite personalization and recommendations."},
+            "security": [{"ApiKey": []}],
+        },
+    )
+    api.spec.components.security_scheme(
+        "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+    api.spec.components.schema("Event", schema=EventSchema)
+    api.spec.components.schema("EventBatch", schema=EventBatchSchema)
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)

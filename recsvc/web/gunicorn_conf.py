@@ -1,0 +1,50 @@
+"""gunicorn settings for recsvc (``gunicorn -c python:recsvc.web.gunicorn_conf``).
+
+Each default is here with its reason; ``RECSVC_BIND``, ``RECSVC_WORKERS``,
+``RECSVC_THREADS`` and ``RECSVC_TIMEOUT`` override them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+# Prometheus' multiprocess mode must know its folder before prometheus_client is imported
+# by the app (preload imports it in the master, right after this file).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsvc-metrics-")
+_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+wsgi_app = "recsvc.web.app:create_app()"
+bind = os.environ.get("RECSVC_BIND", "127.0.0.1:8000")
+# Requests are short and CPU-bound in Python, with sub-millisecond waits on Redis: about
+# two workers per core keep the cores busy while one waits on Redis.
+workers = int(os.environ.get("RECSVC_WORKERS", 2 * (os.cpu_count() or 1)))
+# Threads > 1 selects the gthread worker, which keeps client connections alive.
+threads = int(os.environ.get("RECSVC_THREADS", 1))
+# Load the app once in the master and fork: faster start, shared read-only memory.
+preload_app = True
+# Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them from
+# restarting all at once (warehouse does the same).
+max_requests = 20_000
+max_requests_jitter = 2_000
+# A request that takes 30 s is stuck: kill the worker. SIGTERM lets requests finish.
+timeout = int(os.environ.get("RECSVC_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# The app writes its own JSON access log with the request id; gunicorn's would repeat it.
+accesslog = None
+errorlog = "-"
+
+
+def child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges from the multiprocess metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _metrics_dir.startswith(tempfile.gettempdir()) and "recsvc-metrics-" in _metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
