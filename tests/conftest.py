@@ -59,3 +59,25 @@ def _chunks(iterable, size):
             chunk = []
     if chunk:
         yield chunk
+
+
+@pytest.fixture
+def clock():
+    """A manual clock at a fixed moment: the app's notion of now in API tests."""
+    from datetime import UTC, datetime
+
+    from recsvc.clock import ManualClock
+
+    return ManualClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(settings: Settings, clock):
+    from recsvc.web.app import create_app
+
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -11,6 +11,8 @@ customer documents carry different hash tags. That is not done yet.)
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,9 @@ from recsvc.keys import KeySpace
 from recsvc.settings import Settings
 from recsvc.store.stream import encode_entry
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
+# Jittered backoff between attempts, so writers racing on one visitor spread out.
+BACKOFF_SECONDS = 0.002
 
 
 class StreamFull(Exception):
@@ -63,7 +67,9 @@ class EventWriter:
         Raises ``StreamFull``, ``TooMuchContention`` or a redis error; in every one of
         those cases nothing was written.
         """
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * attempt))
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     batch = self._load(pipe, records)

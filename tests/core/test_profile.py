@@ -1,0 +1,163 @@
+from datetime import UTC, datetime
+
+from recsvc.core.events import format_timestamp
+from recsvc.core.profile import apply_event, merge_shared, new_visitor, show_profile
+from recsvc.settings import Settings
+
+S = Settings()
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
+MIN, DAY = 60.0, 86400.0
+
+
+def rec(kind: str, at: float, **fields) -> dict:
+    return {
+        "id": f"{int(at)}{kind}",
+        "type": kind,
+        "visitor_id": "v1",
+        "timestamp": format_timestamp(datetime.fromtimestamp(at, UTC)),
+        **fields,
+    }
+
+
+class Journey:
+    """Feeds events to one visitor and remembers each stage reached."""
+
+    def __init__(self):
+        self.visitor = new_visitor("v1", T0)
+        self.shared = self.visitor["shared"]
+        self.marks = []
+
+    def send(self, kind, at, **fields):
+        effect = apply_event(self.visitor, self.shared, rec(kind, at, **fields), S)
+        self.marks.extend(effect.funnel_marks)
+        return self.visitor["stage"]
+
+
+def test_scripted_journey_moves_through_every_stage():
+    j = Journey()
+    assert j.send("page_view", T0, source="google_ads") == "awareness"
+    assert j.send("product_view", T0 + MIN, item_id="a") == "awareness"
+    assert j.send("product_view", T0 + 2 * MIN, item_id="b") == "consideration"
+    assert j.send("add_to_cart", T0 + 3 * MIN, item_id="b", quantity=2, price=10.0) == "decision"
+    assert j.send("purchase", T0 + 5 * MIN, item_id="b", quantity=2, price=10.0) == "retention"
+    assert j.send("survey_response", T0 + 6 * MIN) == "retention"  # one order only
+    assert j.send("purchase", T0 + 3 * DAY, item_id="c", price=5.0) == "advocacy"
+    # 61 idle days later the customer comes back: at_risk is recorded at the lapse time,
+    # then the new event makes them advocacy again.
+    back = T0 + 64 * DAY
+    assert j.send("page_view", back, source="email") == "advocacy"
+    stages = [(h["stage"], h["from"]) for h in j.visitor["stage_history"]]
+    assert stages == [
+        ("awareness", None),
+        ("consideration", "awareness"),
+        ("decision", "consideration"),
+        ("retention", "decision"),
+        ("advocacy", "retention"),
+        ("at_risk", "advocacy"),
+        ("advocacy", "at_risk"),
+    ]
+    lapse = [h for h in j.visitor["stage_history"] if h["stage"] == "at_risk"][0]
+    assert lapse["at"] == T0 + 3 * DAY + S.at_risk_days * DAY
+
+
+def test_visits_touches_and_recent_items():
+    j = Journey()
+    j.send("page_view", T0, source="facebook_ads")
+    j.send("product_view", T0 + 29 * MIN, item_id="a")  # same visit: gap under 30 min
+    j.send("product_view", T0 + 60 * MIN, item_id="b")  # 31 min idle: a new visit
+    j.send("page_view", T0 + 2 * DAY, source="email")
+    j.send("product_view", T0 + 2 * DAY + MIN, item_id="a")
+    v = j.visitor
+    assert v["visits"] == 3
+    assert v["first_touch"]["source"] == "facebook_ads"
+    assert v["last_touch"]["source"] == "email"
+    assert [entry[0] for entry in v["recent_items"]] == ["a", "b"]  # newest first, no repeats
+    assert v["first_seen"] == T0 and v["last_seen"] == T0 + 2 * DAY + MIN
+
+
+def test_out_of_order_event_does_not_start_a_visit_or_move_last_seen_back():
+    j = Journey()
+    j.send("page_view", T0 + DAY)
+    j.send("product_view", T0, item_id="x")  # arrives late, happened earlier
+    assert j.visitor["visits"] == 1
+    assert j.visitor["first_seen"] == T0 and j.visitor["last_seen"] == T0 + DAY
+
+
+def test_recent_items_are_capped():
+    j = Journey()
+    for n in range(S.recent_items_max + 10):
+        j.send("product_view", T0 + n, item_id=f"i{n}")
+    assert len(j.visitor["recent_items"]) == S.recent_items_max
+    assert j.visitor["recent_items"][0][0] == f"i{S.recent_items_max + 9}"
+
+
+def test_cart_add_remove_and_purchase():
+    j = Journey()
+    j.send("add_to_cart", T0, item_id="a", quantity=2, price=3.5)
+    j.send("add_to_cart", T0 + 1, item_id="a")  # no quantity: one more
+    j.send("add_to_cart", T0 + 2, item_id="b", price=10.0)
+    j.send("remove_from_cart", T0 + 3, item_id="a", quantity=1)
+    cart = j.shared["cart"]
+    assert cart["items"] == {
+        "a": {"quantity": 2, "price": 3.5},
+        "b": {"quantity": 1, "price": 10.0},
+    }
+    j.send("remove_from_cart", T0 + 4, item_id="b")  # no quantity: the whole line
+    assert set(cart["items"]) == {"a"}
+    j.send("remove_from_cart", T0 + 5, item_id="zzz")  # not in cart: harmless
+    j.send("purchase", T0 + 6, item_id="a", quantity=2, price=3.5)
+    assert cart["items"] == {} and cart["updated_at"] == T0 + 6
+    p = j.shared["purchases"]
+    assert p["orders"] == 1 and p["value"] == 7.0 and p["items"][0][:3] == ["a", 2, 3.5]
+
+
+def test_orders_group_lines_by_order_id_or_visit_gap():
+    j = Journey()
+    j.send("purchase", T0, item_id="a", price=1.0)
+    j.send("purchase", T0 + 10, item_id="b", price=1.0)  # same order (same visit)
+    assert j.shared["purchases"]["orders"] == 1
+    j.send("purchase", T0 + 20, item_id="c", properties={"order_id": "o-2"})
+    j.send("purchase", T0 + 30, item_id="d", properties={"order_id": "o-2"})
+    assert j.shared["purchases"]["orders"] == 2
+    j.send("purchase", T0 + DAY, item_id="e")
+    assert j.shared["purchases"]["orders"] == 3
+
+
+def test_funnel_marks_imply_earlier_steps_and_count_once():
+    j = Journey()
+    j.send("page_view", T0, source="email")
+    j.send("add_to_cart", T0 + MIN, item_id="a")
+    j.send("add_to_cart", T0 + 2 * MIN, item_id="b")
+    steps = [(m.step, m.source, m.visitor_type) for m in j.marks]
+    assert steps == [
+        ("landing", "email", "new"),
+        ("product_view", "email", "new"),
+        ("review_view", "email", "new"),
+        ("add_to_cart", "email", "new"),
+    ]
+
+
+def test_merge_shared_on_login():
+    mine = new_visitor("a", T0)["shared"]
+    theirs = new_visitor("b", T0)["shared"]
+    mine["cart"]["items"] = {"x": {"quantity": 1, "price": 2.0}}
+    theirs["cart"]["items"] = {
+        "x": {"quantity": 2, "price": 2.0},
+        "y": {"quantity": 1, "price": 1.0},
+    }
+    theirs["purchases"].update(orders=1, value=5.0, items=[["z", 1, 5.0, T0]], last_at=T0)
+    merge_shared(mine, theirs, limit=10)
+    assert mine["cart"]["items"]["x"]["quantity"] == 3 and "y" in mine["cart"]["items"]
+    assert mine["purchases"]["orders"] == 1 and mine["purchases"]["value"] == 5.0
+
+
+def test_show_profile_reads_at_risk_at_read_time_without_an_event():
+    j = Journey()
+    j.send("purchase", T0, item_id="a", price=20.0)
+    shown = show_profile(j.visitor, j.shared, T0 + 100 * DAY, S)
+    assert shown["stage"] == "at_risk"
+    assert shown["stage_history"][-1]["stage"] == "at_risk"
+    assert shown["purchases"]["count"] == 1 and shown["purchases"]["value"] == 20.0
+    fresh = show_profile(j.visitor, j.shared, T0 + DAY, S)
+    assert fresh["stage"] == "retention"
+    assert fresh["first_seen"].endswith("Z")

@@ -1,0 +1,63 @@
+"""``recsvc serve`` as a user runs it: gunicorn workers on an embedded Redis."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@pytest.mark.slow
+def test_serve_with_embedded_redis_from_a_clean_folder(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["RECSVC_DATA_DIR"] = str(tmp_path / "var")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        sent = requests.post(
+            f"{url}/v1/events",
+            json={"events": [{"type": "page_view", "visitor_id": f"v{n}"} for n in range(20)]},
+            timeout=5,
+        )
+        assert sent.status_code == 202 and sent.json()["accepted"] == 20
+        # Any worker answers for any visitor: the state is in Redis, not in a worker.
+        for n in range(20):
+            assert requests.get(f"{url}/v1/visitors/v{n}/profile", timeout=5).status_code == 200
+        metrics = requests.get(f"{url}/metrics", timeout=5).text
+        assert 'recsvc_events_accepted_total{type="page_view"} 20.0' in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    socket_path = tmp_path / "var" / "redis.sock"
+    assert (tmp_path / "var" / "appendonly.aof").exists()
+    assert not socket_path.exists(), "the embedded Redis should stop with the service"
