@@ -56,7 +56,7 @@ def test_scripted_journey_moves_through_every_stage():
         ("at_risk", "advocacy"),
         ("advocacy", "at_risk"),
     ]
-    lapse = [h for h in j.visitor["stage_history"] if h["stage"] == "at_risk"][0]
+    lapse = next(h for h in j.visitor["stage_history"] if h["stage"] == "at_risk")
     assert lapse["at"] == T0 + 3 * DAY + S.at_risk_days * DAY
 
 

@@ -41,7 +41,7 @@ def test_batch_lands_in_stream_profile_and_funnel(writer, profiles, redis_conn, 
     assert writer.write(batch) == 3
     entries = redis_conn.xrange(keys.events_stream())
     assert [decode_entry(fields) for _, fields in entries] == batch
-    visitor, shared = profiles.load("v1")
+    visitor, _shared = profiles.load("v1")
     assert visitor["counts"] == {"page_view": 1, "product_view": 1}
     assert profiles.load("v2")[1]["cart"]["items"]["b"]["quantity"] == 1
     landing = keys.funnel_counter("2026-03-02", "landing", "email", "new")
