@@ -20,6 +20,7 @@ from loadtests.server import running_service
 from recsvc.core.events import SOURCES
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
+from recsvc.store.namespace import delete_namespace
 
 TYPES = ["page_view", "product_view", "product_view", "product_view", "search", "add_to_cart"]
 
@@ -84,7 +85,7 @@ def main() -> None:
             for event_id in json.loads(body)["ids"]
         ]
         stream_len = connect(redis_url).xlen(KeySpace(namespace).events_stream())
-        _drop_namespace(redis_url, namespace)
+        delete_namespace(connect(redis_url), namespace)  # leave a shared Redis as found
 
     events_per_s = len(accepted_ids) / ingest.seconds
     report = {
@@ -109,14 +110,6 @@ def main() -> None:
         f"in stream {stream_len}, lost {report['lost']}"
     )
     print(json.dumps(report))
-
-
-def _drop_namespace(redis_url: str, namespace: str) -> None:
-    """Leave the shared Redis as it was found."""
-    client = connect(redis_url)
-    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-    for start in range(0, len(keys), 1000):
-        client.delete(*keys[start : start + 1000])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "generate": "recsvc.synth.commands:generate",
     "replay": "recsvc.synth.commands:replay",
     "export-events": "recsvc.eventlog.commands:export_events",
+    "demo": "recsvc.demo:demo",
 }
 
 

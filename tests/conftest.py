@@ -16,6 +16,7 @@ import redis
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect, start_embedded
 from recsvc.settings import Settings
+from recsvc.store.namespace import delete_namespace
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +36,7 @@ def settings(redis_url: str) -> Iterator[Settings]:
     deleted afterwards."""
     namespace = f"t{uuid.uuid4().hex[:10]}"
     yield Settings(redis_url=redis_url, namespace=namespace)
-    client = connect(redis_url)
-    for chunk in _chunks(client.scan_iter(match=f"{namespace}:*", count=1000), 500):
-        client.delete(*chunk)
+    delete_namespace(connect(redis_url), namespace)
 
 
 @pytest.fixture
@@ -48,17 +47,6 @@ def redis_conn(settings: Settings) -> redis.Redis:
 @pytest.fixture
 def keys(settings: Settings) -> KeySpace:
     return KeySpace(settings.namespace)
-
-
-def _chunks(iterable, size):
-    chunk = []
-    for item in iterable:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @pytest.fixture
@@ -81,3 +69,13 @@ def app(settings: Settings, clock):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,19 +2,12 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 import requests
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -31,8 +24,8 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30.0) -> No
 
 
 @pytest.mark.slow
-def test_serve_with_embedded_redis_from_a_clean_folder(tmp_path):
-    port = free_port()
+def test_serve_with_embedded_redis_from_a_clean_folder(tmp_path, free_port):
+    port = free_port
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["RECSVC_DATA_DIR"] = str(tmp_path / "var")
     process = subprocess.Popen(

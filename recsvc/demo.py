@@ -1,0 +1,135 @@
+"""``recsvc demo``: the whole loop on one machine, in one command.
+
+Generates a small synthetic storefront, starts the service under gunicorn (on the embedded
+Redis unless ``REDIS_URL`` is set), replays the store's event log into it so profiles and
+the funnel are live, and prints ready ``curl`` lines. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from recsvc.eventlog.reader import iter_records
+from recsvc.redis_client import EmbeddedRedis, connect, start_embedded
+from recsvc.settings import Settings
+from recsvc.store.namespace import delete_namespace
+from recsvc.synth import generator
+from recsvc.synth import replay as replayer
+
+# Its own key namespace: the demo never touches a deployment's keys on a shared Redis.
+DEMO_NAMESPACE = "recsvc-demo"
+
+
+@click.command()
+@click.option("--port", default=8000, show_default=True)
+@click.option("--visitors", default=3000, show_default=True, help="Size of the sample store.")
+@click.option("--items", default=400, show_default=True)
+@click.option("--days", default=14, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--no-wait", is_flag=True, help="Stop after printing the curl lines.")
+def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bool) -> None:
+    """Generate a sample store, serve it, replay its events, print curl lines."""
+    settings = Settings.from_env()
+    store = settings.data_dir / "demo" / "store"
+    click.secho("1/3 generating a sample storefront", bold=True)
+    config = generator.GenerateConfig(
+        visitors=visitors,
+        items=items,
+        days=days,
+        seed=seed,
+        out=store,
+        end_date=datetime.now(UTC).date(),
+    )
+    result = generator.generate(config, progress=True)
+    click.echo(f"    {result.events:,} events in {store}")
+
+    embedded = None if settings.redis_url else start_embedded(settings.data_dir)
+    redis_url = settings.redis_url or embedded.url
+    _clear_namespace(redis_url)
+    click.secho(f"2/3 serving on http://127.0.0.1:{port} (Redis: {redis_url})", bold=True)
+    server = _start_server(port, redis_url)
+    try:
+        _wait_ready(port, server)
+        click.secho("3/3 replaying the store's events into the service", bold=True)
+        base = f"http://127.0.0.1:{port}"
+        sent = replayer.replay(base, store, 500, None, None, progress=True)
+        click.echo(f"    {sent.sent:,} events accepted")
+        click.echo(_curl_lines(base, store))
+        if not no_wait:
+            click.echo("Ctrl-C to stop.")
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(server, embedded)
+
+
+def _clear_namespace(redis_url: str) -> None:
+    """Start from nothing, so running the demo twice does not replay the store twice."""
+    delete_namespace(connect(redis_url), DEMO_NAMESPACE)
+
+
+def _start_server(port: int, redis_url: str) -> subprocess.Popen:
+    # The demo's own output matters more than per-request access logs.
+    env = {"RECSVC_LOG_LEVEL": "WARNING", **os.environ}
+    env.update(REDIS_URL=redis_url, RECSVC_NAMESPACE=DEMO_NAMESPACE)
+    command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port)]
+    return subprocess.Popen(command, env=env)
+
+
+def _wait_ready(port: int, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise click.ClickException("the service exited; is the port free?")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise click.ClickException("the service did not become ready")
+
+
+def _stop(server: subprocess.Popen, embedded: EmbeddedRedis | None) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    if embedded is not None:
+        embedded.stop()
+
+
+def _curl_lines(base: str, store: Path) -> str:
+    """Ready commands, for a visitor from the sample who left something in the cart."""
+    carts: dict[str, int] = {}
+    for record in iter_records(store / "events"):
+        if record["type"] == "add_to_cart":
+            carts[record["visitor_id"]] = carts.get(record["visitor_id"], 0) + 1
+        elif record["type"] == "purchase":
+            carts.pop(record["visitor_id"], None)
+    visitor = max(carts, key=carts.get) if carts else "v-demo"
+    with (store / "items.csv").open() as catalog:
+        item = next(csv.DictReader(catalog))["item_id"]
+    event = json.dumps({"type": "product_view", "visitor_id": "v-new", "item_id": item})
+    return "\n".join(
+        [
+            "",
+            "Try:",
+            f"  curl -s {base}/v1/visitors/{visitor}/profile | python -m json.tool",
+            f"  curl -s '{base}/v1/analytics/funnel' | python -m json.tool",
+            f"  curl -s -X POST {base}/v1/events -H 'Content-Type: application/json' -d '{event}'",
+            f"  curl -s {base}/v1/visitors/v-new/profile | python -m json.tool",
+            f"  open {base}/docs  (the API, from its OpenAPI document)",
+            "",
+        ]
+    )

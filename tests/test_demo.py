@@ -1,0 +1,34 @@
+"""``recsvc demo``, the README's first command, end to end on an embedded Redis."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_generates_serves_replays_and_prints_curl_lines(tmp_path, free_port):
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["RECSVC_DATA_DIR"] = str(tmp_path / "var")
+    command = [
+        sys.executable,
+        "-m",
+        "recsvc.cli",
+        "demo",
+        "--no-wait",
+        "--visitors",
+        "300",
+        "--items",
+        "80",
+        "--days",
+        "5",
+        "--port",
+        str(free_port),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "events accepted" in done.stdout
+    assert "/profile" in done.stdout and "/v1/analytics/funnel" in done.stdout
+    assert (tmp_path / "var" / "demo" / "store" / "items.csv").exists()
+    assert not (tmp_path / "var" / "redis.sock").exists(), "demo must stop its Redis"
