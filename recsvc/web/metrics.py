@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
+import redis
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +21,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from recsvc.eventlog.exporter import exporter_lag
+from recsvc.keys import KeySpace
+from recsvc.redis_client import UNAVAILABLE_ERRORS
 
 REQUESTS = Counter(
     "recsvc_http_requests_total", "HTTP requests answered.", ["endpoint", "method", "status"]
@@ -36,19 +44,41 @@ REDIS_UNAVAILABLE = Counter(
 )
 
 
-def registry() -> CollectorRegistry:
-    """The registry to expose: all workers' metrics in multiprocess mode, else this one's."""
+class ExporterLagCollector(Collector):
+    """Read at scrape time from Redis: how far the event-log exporter is behind. Yields
+    nothing when Redis is unreachable (the scrape itself still succeeds)."""
+
+    def __init__(self, client: redis.Redis, keys: KeySpace) -> None:
+        self.client = client
+        self.keys = keys
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            lag = exporter_lag(self.client, self.keys)
+        except UNAVAILABLE_ERRORS:
+            return
+        for name, key, text in (
+            ("recsvc_event_stream_length", "stream_length", "Events in the stream, unexported."),
+            ("recsvc_event_stream_pending", "pending", "Events read by the exporter, not acked."),
+            (
+                "recsvc_event_stream_oldest_unexported_age_seconds",
+                "oldest_unexported_age_seconds",
+                "Age of the oldest event not yet in the log files.",
+            ),
+        ):
+            yield GaugeMetricFamily(name, text, value=float(lag[key]))
+
+
+def metrics_response(client: redis.Redis, keys: KeySpace) -> Response:
+    """Every worker's metrics (multiprocess mode) or this process's, plus exporter lag."""
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged)
-        return merged
-    from prometheus_client import REGISTRY
-
-    return REGISTRY
-
-
-def metrics_response() -> Response:
-    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in (REQUESTS, LATENCY, EVENTS_ACCEPTED, EVENTS_REJECTED, REDIS_UNAVAILABLE):
+            registry.register(collector)
+    registry.register(ExporterLagCollector(client, keys))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:
