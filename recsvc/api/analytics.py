@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from recsvc.clock import utc
 from recsvc.core.funnel import funnel_table
 from recsvc.schemas.analytics import FunnelQuerySchema, FunnelSchema
-from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
 from recsvc.store.funnel import HLL_STANDARD_ERROR
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
@@ -19,9 +20,14 @@ blp = Blueprint("analytics", __name__, url_prefix="/v1/analytics", description="
 
 
 @blp.route("/funnel")
-@blp.arguments(FunnelQuerySchema, location="query", as_kwargs=True)
+# unknown=RAISE as the schema says: webargs would otherwise drop unknown query parameters,
+# and a misspelt filter would silently count everybody.
+@blp.arguments(FunnelQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, FunnelSchema)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
+@blp.alt_response(
+    503, schema=ApiErrorSchema, description="Redis unreachable.", headers=RETRY_AFTER_HEADER
+)
 def get_funnel(
     start=None, end=None, source: str | None = None, visitor_type: str | None = None
 ) -> dict[str, Any]:
@@ -30,17 +36,15 @@ def get_funnel(
     the previous step and drop-off, by first-touch source and new/returning visitor."""
     svc = services()
     end = end or utc(svc.clock).date()
-    start = start or end - timedelta(days=svc.settings.funnel_default_days - 1)
+    if start is None:
+        # Clamped: going back from the first days of year 1 would overflow.
+        back = min(svc.settings.funnel_default_days - 1, (end - date.min).days)
+        start = end - timedelta(days=back)
+    if start > end:  # the schema checks this only when both are given
+        raise _invalid_range("Invalid date range.", "Must not be after end.")
     if (end - start).days + 1 > svc.settings.funnel_max_days:
-        raise ApiError(
-            422,
-            "validation_error",
-            "Date range too long.",
-            {
-                "errors": [
-                    {"field": "start", "reason": f"At most {svc.settings.funnel_max_days} days."}
-                ]
-            },
+        raise _invalid_range(
+            "Date range too long.", f"At most {svc.settings.funnel_max_days} days."
         )
     counts = svc.funnel.counts(start, end, source, visitor_type)
     return {
@@ -51,3 +55,9 @@ def get_funnel(
         "steps": funnel_table(counts),
         "standard_error": HLL_STANDARD_ERROR,
     }
+
+
+def _invalid_range(message: str, reason: str) -> ApiError:
+    return ApiError(
+        422, "validation_error", message, {"errors": [{"field": "start", "reason": reason}]}
+    )

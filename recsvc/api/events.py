@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from recsvc.clock import utc
 from recsvc.core.events import new_event_id
-from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
 from recsvc.schemas.events import EventsAcceptedSchema, EventSchema, to_record
 from recsvc.store.events import StreamFull, TooMuchContention
 from recsvc.web.errors import ApiError, unavailable
@@ -68,7 +68,12 @@ REQUEST_BODY = {
 @blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
 @blp.alt_response(413, schema=ApiErrorSchema, description="Body larger than the limit.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid events; nothing was written.")
-@blp.alt_response(503, schema=ApiErrorSchema, description="Redis unreachable: retry later.")
+@blp.alt_response(
+    503,
+    schema=ApiErrorSchema,
+    description="Redis unreachable: retry later.",
+    headers=RETRY_AFTER_HEADER,
+)
 def post_events() -> dict[str, Any]:
     """Accept storefront events.
 
@@ -96,9 +101,15 @@ def post_events() -> dict[str, Any]:
 def _json_body() -> Any:
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413 here
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from error
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: refuse them, so that what
+    we store stays JSON that every reader (exporter, training job) can parse."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _events_from_body(body: Any, limit: int) -> list[Any]:

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from recsvc.core.events import ID_PATTERN
 from recsvc.core.profile import show_profile
-from recsvc.schemas.common import ID_RULE, ApiErrorSchema
+from recsvc.schemas.common import ID_RULE, RETRY_AFTER_HEADER, ApiErrorSchema, is_valid_id
 from recsvc.schemas.profile import ProfileSchema
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
@@ -17,7 +17,7 @@ blp = Blueprint("visitors", __name__, url_prefix="/v1/visitors", description="Vi
 
 
 def checked_visitor_id(visitor_id: str) -> str:
-    if not ID_PATTERN.match(visitor_id):
+    if not is_valid_id(visitor_id):
         raise ApiError(
             422,
             "validation_error",
@@ -27,10 +27,24 @@ def checked_visitor_id(visitor_id: str) -> str:
     return visitor_id
 
 
-@blp.route("/<visitor_id>/profile")
+# Ids may contain "/" (ID_PATTERN), so the path converter: with the default one a visitor
+# "shop/v-1" would be accepted by POST /v1/events and then be impossible to look up.
+VISITOR_ID_PARAMETER = {
+    "in": "path",
+    "name": "visitor_id",
+    "required": True,
+    "description": f"The visitor's anonymous id: {ID_RULE}.",
+    "schema": {"type": "string", "pattern": ID_PATTERN.pattern},
+}
+
+
+@blp.route("/<path:visitor_id>/profile", parameters=[VISITOR_ID_PARAMETER])
 @blp.response(200, ProfileSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="Visitor never seen.")
-@blp.alt_response(503, schema=ApiErrorSchema, description="Redis unreachable.")
+@blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
+@blp.alt_response(
+    503, schema=ApiErrorSchema, description="Redis unreachable.", headers=RETRY_AFTER_HEADER
+)
 def get_profile(visitor_id: str) -> dict[str, Any]:
     """The visitor's real-time profile: visits, touches, journey stage and its history,
     segments, recent items, cart and purchases (shared across a logged-in customer's

@@ -84,7 +84,10 @@ def new_event_id(now: float | None = None) -> str:
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with millisecond precision and a ``Z``: the one format we write."""
     moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # The year by hand: strftime("%Y") drops the zero padding of years below 1000.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + (
+        f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -6,18 +6,29 @@ import math
 import numbers
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields
 
 from recsvc.core.events import ID_PATTERN
 
 ID_RULE = "1-128 characters: letters, digits and . _ : @ | = + / # ~ -"
 
 
+def is_valid_id(value: str) -> bool:
+    """True when the whole of ``value`` matches ``ID_PATTERN``. (``re.match`` would let a
+    trailing newline through: ``$`` also matches just before one.)"""
+    return ID_PATTERN.fullmatch(value) is not None
+
+
+def _check_id(value: str) -> None:
+    if not is_valid_id(value):
+        raise ValidationError(f"Must be {ID_RULE}.")
+
+
 class Id(fields.String):
     """An id that may become part of a Redis key: a string matching ``ID_PATTERN``."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("validate", validate.Regexp(ID_PATTERN, error=f"Must be {ID_RULE}."))
+        kwargs.setdefault("validate", _check_id)
         kwargs.setdefault("metadata", {}).setdefault("pattern", ID_PATTERN.pattern)
         super().__init__(**kwargs)
 
@@ -55,6 +66,16 @@ class ApiErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"example": "validation_error"})
     message = fields.String(required=True)
     details = fields.Dict(metadata={"description": "What was wrong, field by field."})
+
+
+# The header of every 503: Redis is unreachable, the client keeps its request and retries.
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
 
 
 class ApiErrorSchema(Schema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,14 @@ from recsvc.core.events import (
 from recsvc.schemas.common import Id, ItemId, StrictInteger, StrictNumber
 
 _SCALARS = (str, int, float, bool, type(None))
+# A property value as the OpenAPI document describes it: a scalar or a list of scalars.
+_SCALAR_DOC = {
+    "anyOf": [{"type": "string", "nullable": True}, {"type": "number"}, {"type": "boolean"}]
+}
+
+
+# Event times are epoch seconds inside the profile; earlier ones are clock bugs.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Timestamp(fields.Field):
@@ -37,7 +46,9 @@ class Timestamp(fields.Field):
             raise ValidationError("Must be an ISO 8601 date-time string.")
         try:
             return parse_timestamp(value)
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
+            # OverflowError: a valid ISO string whose UTC time falls outside years 1-9999,
+            # such as "0001-01-01T00:00:00+01:00".
             raise ValidationError("Not a valid ISO 8601 date-time.") from error
 
 
@@ -64,12 +75,20 @@ class EventSchema(Schema):
         metadata={
             "type": "string",
             "format": "date-time",
-            "description": "When it happened; server time when absent. At most a day ahead.",
+            "description": "When it happened; server time when absent. Not before 1970, "
+            "at most a day ahead.",
         }
     )
     properties = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=64)),
-        metadata={"description": "A small object of scalars (or lists of scalars)."},
+        metadata={
+            "description": "A small object of scalars (or lists of scalars): at most 20 keys "
+            "of 1-64 characters, at most 2 KiB as JSON.",
+            "maxProperties": 20,
+            "additionalProperties": {
+                "anyOf": [_SCALAR_DOC, {"type": "array", "items": _SCALAR_DOC}]
+            },
+        },
     )
 
     def __init__(
@@ -88,7 +107,9 @@ class EventSchema(Schema):
         self.max_properties_bytes = max_properties_bytes
 
     @validates("timestamp")
-    def _not_in_future(self, value: datetime, **_: Any) -> None:
+    def _plausible_time(self, value: datetime, **_: Any) -> None:
+        if value < EARLIEST:
+            raise ValidationError("Lies before 1970-01-01T00:00:00Z.")
         now = self.now or datetime.now(UTC)
         if value > now + self.max_future:
             raise ValidationError(
@@ -103,6 +124,9 @@ class EventSchema(Schema):
             items = item if isinstance(item, list) else [item]
             if not all(isinstance(x, _SCALARS) for x in items):
                 raise ValidationError(f"Property {key!r} must be a scalar or a list of scalars.")
+            if any(isinstance(x, float) and not math.isfinite(x) for x in items):
+                # 1e400 parses as infinity, which has no JSON spelling to store it with.
+                raise ValidationError(f"Property {key!r} must hold finite numbers.")
         if len(json.dumps(value)) > self.max_properties_bytes:
             raise ValidationError(f"At most {self.max_properties_bytes} bytes of properties.")
 
@@ -121,10 +145,22 @@ def to_record(event: dict[str, Any], event_id: str, received_at: datetime) -> di
     return record
 
 
+# What the OpenAPI document adds to ``EventSchema`` at the schema level: product events name
+# their item (``_product_events_name_item``), which field metadata cannot say.
+EVENT_SCHEMA_RULES: dict[str, Any] = {
+    "anyOf": [
+        {"properties": {"type": {"not": {"enum": sorted(PRODUCT_EVENT_TYPES)}}}},
+        {"required": ["item_id"]},
+    ]
+}
+
+
 class EventBatchSchema(Schema):
     """For the OpenAPI document: a batch body. Validation goes event by event."""
 
-    events = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=1000))
+    events = fields.List(
+        fields.Nested(EventSchema), required=True, validate=validate.Length(min=1, max=1000)
+    )
 
 
 class EventsAcceptedSchema(Schema):

@@ -10,13 +10,20 @@ from recsvc import __version__
 from recsvc.api import analytics, events, ops, visitors
 from recsvc.clock import Clock
 from recsvc.redis_client import start_embedded
-from recsvc.schemas.events import EventBatchSchema, EventSchema
+from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.events import EVENT_SCHEMA_RULES, EventBatchSchema, EventSchema
 from recsvc.settings import Settings
 from recsvc.web import auth, logs, metrics
 from recsvc.web.errors import register_error_handlers
 from recsvc.web.services import EXTENSION, Services
 
 API_BLUEPRINTS = (events.blp, visitors.blp, analytics.blp)
+
+
+class _Api(Api):
+    # The "default" response of every operation documents the error shape we answer
+    # (recsvc.web.errors), not flask-smorest's own.
+    ERROR_SCHEMA = ApiErrorSchema
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
@@ -59,7 +66,7 @@ def _flask_config(settings: Settings) -> dict:
 
 
 def _init_api(app: Flask) -> None:
-    api = Api(
+    api = _Api(
         app,
         spec_kwargs={
             "info": {"description": "Onsite personalization and recommendations."},
@@ -69,7 +76,7 @@ def _init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
-    api.spec.components.schema("Event", schema=EventSchema)
+    api.spec.components.schema("Event", EVENT_SCHEMA_RULES, schema=EventSchema)
     api.spec.components.schema("EventBatch", schema=EventBatchSchema)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -61,11 +61,34 @@ def _http_error(error: HTTPException) -> Response:
     details: dict[str, Any] = {}
     data = getattr(error, "data", None)  # webargs (flask-smorest) puts field errors here
     if isinstance(data, dict) and "messages" in data:
-        details = {"fields": data["messages"]}
+        details = {"errors": field_errors(data["messages"])}
         code = "validation_error"
     message = error.description or error.name or "Error"
     headers = {k: v for k, v in error.get_headers() if k.lower() not in {"content-type"}}
     return error_response(error.code or 500, code, message, details, headers)
+
+
+def field_errors(messages: Any) -> list[dict[str, Any]]:
+    """webargs' ``{location: {field: [reason, ...]}}`` (nested for nested fields) as the flat
+    ``[{"location", "field", "reason"}]`` list every validation error answers with."""
+    if not isinstance(messages, dict):
+        return [{"location": None, "field": None, "reason": str(messages)}]
+    found: list[dict[str, Any]] = []
+    for location, fields in messages.items():
+        for field, reason in _flatten(fields, None):
+            found.append({"location": location, "field": field, "reason": reason})
+    return found
+
+
+def _flatten(messages: Any, path: str | None) -> list[tuple[str | None, str]]:
+    if isinstance(messages, dict):
+        found = []
+        for name, value in messages.items():
+            name = None if name == "_schema" else str(name)
+            found.extend(_flatten(value, ".".join(p for p in (path, name) if p) or None))
+        return found
+    reasons = messages if isinstance(messages, list) else [messages]
+    return [(path, str(reason)) for reason in reasons]
 
 
 def _api_error(error: ApiError) -> Response:

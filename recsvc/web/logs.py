@@ -39,12 +39,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Send every logger's records to stderr as JSON (idempotent)."""
+    """Send every logger's records to stderr as JSON (idempotent). Handlers already on the
+    root logger (a test's log capture, say) are left in place."""
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
-        root.handlers = [handler]
+        root.addHandler(handler)
     root.setLevel(level.upper())
 
 
