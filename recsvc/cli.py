@@ -18,6 +18,9 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "recsvc.synth.commands:replay",
     "export-events": "recsvc.eventlog.commands:export_events",
     "demo": "recsvc.demo:demo",
+    "publish": "recsvc.registry.commands:publish",
+    "rollback": "recsvc.registry.commands:rollback",
+    "models": "recsvc.registry.commands:models",
 }
 
 

@@ -7,7 +7,11 @@ keys one operation touches together land in one Redis Cluster slot:
 - ``{u:<user_id>}`` for a logged-in customer's shared state (cart, purchases),
 - ``{events}`` for the ingestion stream,
 - ``{funnel}`` for the funnel counters, so one PFCOUNT can union days, sources and
-  visitor types.
+  visitor types;
+- ``{models}`` for the registry's pointers (current version, history, published list),
+  so making a version current or rolling back is one atomic operation;
+- ``{mv:<version>}`` for a version's item side, ``{mvu:<version>:<bucket>}`` for one
+  bucket of its user vectors (user vectors spread over the cluster's slots).
 
 Ids are validated (see ``recsvc.core.events.ID_PATTERN``) to never contain braces.
 """
@@ -41,6 +45,49 @@ class KeySpace:
     def funnel_counter(self, day: str, step: str, source: str, visitor_type: str) -> str:
         """HyperLogLog of visitors who reached ``step`` on ``day`` (YYYY-MM-DD, UTC)."""
         return f"{self.namespace}:{{funnel}}:{day}:{step}:{source}:{visitor_type}"
+
+    # --- model versions -----------------------------------------------------------------
+    def model_current(self) -> str:
+        """The version workers serve: changing it is how a version is made current."""
+        return f"{self.namespace}:{{models}}:current"
+
+    def model_history(self) -> str:
+        """LIST of versions made current, newest first: rollback pops the head."""
+        return f"{self.namespace}:{{models}}:history"
+
+    def model_published(self) -> str:
+        """HASH version -> manifest JSON, set only once a version is completely written."""
+        return f"{self.namespace}:{{models}}:published"
+
+    def model_item_ids(self, version: str) -> str:
+        return f"{self.namespace}:{{mv:{version}}}:item_ids"
+
+    def model_item_factors(self, version: str, chunk: int) -> str:
+        """Raw float32 bytes of item rows ``chunk * CHUNK_ROWS`` onwards."""
+        return f"{self.namespace}:{{mv:{version}}}:item_factors:{chunk}"
+
+    def model_similar(self, version: str, chunk: int) -> str:
+        """Raw int32 neighbour rows then float32 scores for one chunk of items."""
+        return f"{self.namespace}:{{mv:{version}}}:similar:{chunk}"
+
+    def model_lists(self, version: str) -> str:
+        """HASH list name (popular, trending) -> JSON list of item ids."""
+        return f"{self.namespace}:{{mv:{version}}}:lists"
+
+    def model_user_rows(self, version: str, bucket: int) -> str:
+        """HASH user id -> row of the user's vector in the bucket's vector string."""
+        return f"{self.namespace}:{{mvu:{version}:{bucket}}}:rows"
+
+    def model_user_vectors(self, version: str, bucket: int) -> str:
+        """Raw float32 user vectors of one bucket, concatenated."""
+        return f"{self.namespace}:{{mvu:{version}:{bucket}}}:vectors"
+
+    def model_version_patterns(self, version: str) -> tuple[str, str]:
+        """SCAN patterns covering every key of one version."""
+        return (
+            f"{self.namespace}:{{mv:{version}}}:*",
+            f"{self.namespace}:{{mvu:{version}:*",
+        )
 
     def pattern(self) -> str:
         """SCAN pattern matching every key of this namespace."""

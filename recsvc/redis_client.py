@@ -155,3 +155,18 @@ def _wait_until_alive(embedded: EmbeddedRedis, timeout: float) -> None:
         time.sleep(0.05)
     embedded.stop()
     raise RuntimeError(f"embedded redis-server did not answer within {timeout} s")
+
+
+def command_line_url(settings: Settings) -> str:
+    """The Redis a command-line tool should use: ``REDIS_URL``, else the embedded server
+    that ``recsvc serve`` runs in ``settings.data_dir``. A tool never starts its own: the
+    service would lose Redis when the tool exits."""
+    if settings.redis_url:
+        return settings.redis_url
+    embedded = find_embedded(settings.data_dir)
+    if embedded is None:
+        raise LookupError(
+            f"REDIS_URL is unset and no embedded Redis runs in {settings.data_dir}: "
+            "start `recsvc serve` first, or set REDIS_URL."
+        )
+    return embedded.url

@@ -76,6 +76,12 @@ class Settings:
     engaged_min_product_views: int = 5
     high_value_min_spend: float = 500.0
 
+    # --- Models ------------------------------------------------------------------------
+    # The local registry, one folder per trained version.
+    models_dir: Path = Path("models")
+    # Published versions kept in Redis for rollback (the current one always stays).
+    model_keep_versions: int = 3
+
     # --- Analytics ---------------------------------------------------------------------
     # Funnel queries default to this many days back and refuse longer ranges.
     funnel_default_days: int = 30

@@ -79,3 +79,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def make_artifact():
+    """A factory of small, valid model artifacts with random factors."""
+    import numpy as np
+
+    from recsvc.registry.artifact import ModelArtifact
+
+    def make_artifact(version="v1", users=50, items=30, factors=8, seed=0, created="2026-01-01"):
+        rng = np.random.default_rng(seed)
+        similar = np.stack([np.roll(np.arange(items), -k - 1)[:5] for k in range(items)])
+        return ModelArtifact(
+            version=version,
+            manifest={"model": "als", "created": created, "params": {"factors": factors}},
+            item_ids=[f"i{n}" for n in range(items)],
+            user_ids=[f"u{n}" for n in range(users)],
+            item_factors=rng.normal(size=(items, factors)),
+            user_factors=rng.normal(size=(users, factors)),
+            popular=np.arange(10),
+            trending=np.arange(10)[::-1],
+            similar_items=similar,
+            similar_scores=np.linspace(1, 0, 5)[None, :].repeat(items, 0),
+        )
+
+    return make_artifact

@@ -9,7 +9,7 @@ import click
 
 from recsvc.eventlog.exporter import Exporter, ExportOptions, exporter_client, stop_on_signals
 from recsvc.keys import KeySpace
-from recsvc.redis_client import find_embedded
+from recsvc.redis_client import command_line_url
 from recsvc.settings import Settings
 
 DEFAULTS = ExportOptions(out=Path("."))
@@ -80,7 +80,10 @@ def export_events(
     )
     # Without REDIS_URL, join the embedded server `recsvc serve` runs in the same data
     # folder. Never start one here: the service would lose Redis when the exporter exits.
-    url = settings.redis_url or _running_embedded_url(settings)
+    try:
+        url = command_line_url(settings)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
     client = exporter_client(settings, options, url=url)
     exporter = Exporter(client, KeySpace(settings.namespace), options)
     try:
@@ -92,13 +95,3 @@ def export_events(
         f"exported {stats.events} events in {stats.files} files ({stats.batches} batches)",
         err=True,
     )
-
-
-def _running_embedded_url(settings: Settings) -> str:
-    embedded = find_embedded(settings.data_dir)
-    if embedded is None:
-        raise click.ClickException(
-            f"REDIS_URL is unset and no embedded Redis runs in {settings.data_dir}: "
-            "start `recsvc serve` first, or set REDIS_URL."
-        )
-    return embedded.url

@@ -1,0 +1,113 @@
+"""A trained model version on disk: ``<models-dir>/<version>/``.
+
+Files (all arrays little-endian ``.npy``):
+
+- ``manifest.json``: version, created (ISO 8601 UTC), model name and parameters, data
+  fingerprint, row counts, metrics, library versions;
+- ``item_ids.npy`` (n_items,) str and ``user_ids.npy`` (n_users,) str: row -> id;
+- ``item_factors.npy`` (n_items, factors) float32 and ``user_factors.npy``
+  (n_users, factors) float32: the model's vectors (``score = user @ item``);
+- ``popular.npy`` and ``trending.npy`` (k,) int32: item rows, best first;
+- ``similar_items.npy`` (n_items, s) int32 and ``similar_scores.npy`` (n_items, s)
+  float32: each item's nearest items, best first, padded with -1 / 0.
+
+No per-user candidate lists: at a million users they would cost more memory in Redis
+than the vectors they come from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARRAYS = (
+    "item_ids",
+    "user_ids",
+    "item_factors",
+    "user_factors",
+    "popular",
+    "trending",
+    "similar_items",
+    "similar_scores",
+)
+
+
+@dataclass
+class ModelArtifact:
+    version: str
+    manifest: dict[str, Any]
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    item_factors: np.ndarray
+    user_factors: np.ndarray
+    popular: np.ndarray
+    trending: np.ndarray
+    similar_items: np.ndarray
+    similar_scores: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.item_factors = np.ascontiguousarray(self.item_factors, dtype=np.float32)
+        self.user_factors = np.ascontiguousarray(self.user_factors, dtype=np.float32)
+        self.similar_items = np.ascontiguousarray(self.similar_items, dtype=np.int32)
+        self.similar_scores = np.ascontiguousarray(self.similar_scores, dtype=np.float32)
+        self.popular = np.asarray(self.popular, dtype=np.int32)
+        self.trending = np.asarray(self.trending, dtype=np.int32)
+        self.item_ids = np.asarray(self.item_ids).astype(str)
+        self.user_ids = np.asarray(self.user_ids).astype(str)
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        n_items, factors = self.item_factors.shape
+        if self.user_factors.shape[1:] != (factors,):
+            raise ValueError("user and item factors differ in width")
+        if len(self.item_ids) != n_items or len(self.user_ids) != len(self.user_factors):
+            raise ValueError("id maps do not match the factor matrices")
+        if self.similar_items.shape != self.similar_scores.shape or (
+            len(self.similar_items) != n_items
+        ):
+            raise ValueError("similar-items arrays must be (n_items, s)")
+
+    @property
+    def factors(self) -> int:
+        return int(self.item_factors.shape[1])
+
+    def array_shapes(self) -> dict[str, list[int]]:
+        return {name: list(getattr(self, name).shape) for name in ARRAYS}
+
+    def save(self, models_dir: Path) -> Path:
+        """Write to ``models_dir/<version>/`` via a temporary folder renamed at the end, so a
+        version folder is either complete or absent."""
+        final = Path(models_dir) / self.version
+        partial = final.with_name(f".{self.version}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for name in ARRAYS:
+            np.save(partial / f"{name}.npy", getattr(self, name), allow_pickle=False)
+        manifest = {**self.manifest, "version": self.version, "arrays": self.array_shapes()}
+        (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+        return final
+
+    @classmethod
+    def load(cls, path: Path) -> ModelArtifact:
+        """Read a version folder written by ``save``."""
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
+        return cls(version=manifest["version"], manifest=manifest, **arrays)
+
+
+def local_versions(models_dir: Path) -> list[dict[str, Any]]:
+    """Manifests of the complete versions under ``models_dir``, newest first."""
+    manifests = []
+    for manifest in Path(models_dir).glob("*/manifest.json"):
+        manifests.append(json.loads(manifest.read_text()))
+    return sorted(manifests, key=lambda m: m.get("created", ""), reverse=True)

@@ -1,0 +1,89 @@
+"""``recsvc publish``, ``recsvc rollback`` and ``recsvc models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recsvc.keys import KeySpace
+from recsvc.redis_client import UNAVAILABLE_ERRORS, command_line_url, connect
+from recsvc.registry.artifact import ModelArtifact, local_versions
+from recsvc.settings import Settings
+from recsvc.store.models import ModelStore
+
+HEADLINE = ("ndcg@10", "recall@20")
+
+
+def _store(settings: Settings) -> ModelStore:
+    try:
+        url = command_line_url(settings)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
+    return ModelStore(connect(url, settings, socket_timeout=30), KeySpace(settings.namespace))
+
+
+def _models_dir_option(function):
+    return click.option(
+        "--models-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Local registry [default: RECSVC_MODELS_DIR or ./models]",
+    )(function)
+
+
+@click.command()
+@click.argument("version")
+@_models_dir_option
+@click.option("--no-current", is_flag=True, help="Publish without making it current.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Published versions to keep [default: RECSVC_MODEL_KEEP_VERSIONS or 3]",
+)
+def publish(version: str, models_dir: Path | None, no_current: bool, keep: int | None) -> None:
+    """Copy VERSION from the local registry into Redis and make it current."""
+    settings = Settings.from_env()
+    folder = (models_dir or settings.models_dir) / version
+    if not (folder / "manifest.json").exists():
+        raise click.ClickException(f"no model version at {folder}")
+    store = _store(settings)
+    store.publish(ModelArtifact.load(folder), make_current=not no_current, progress=True)
+    pruned = store.prune(keep or settings.model_keep_versions)
+    click.echo(f"published {version}" + ("" if no_current else " (current)"))
+    if pruned:
+        click.echo(f"deleted old versions: {', '.join(pruned)}")
+
+
+@click.command()
+def rollback() -> None:
+    """Make the previously current version current again."""
+    store = _store(Settings.from_env())
+    previous = store.rollback()
+    if previous is None:
+        raise click.ClickException("no earlier version to roll back to")
+    click.echo(f"current version is now {previous}")
+
+
+@click.command()
+@_models_dir_option
+def models(models_dir: Path | None) -> None:
+    """List local versions with headline metrics, and which are published or current."""
+    settings = Settings.from_env()
+    published, current = set(), None
+    try:
+        store = _store(settings)
+        published, current = set(store.published()), store.current_version()
+    except (click.ClickException, *UNAVAILABLE_ERRORS):
+        click.echo("(Redis not reachable: publication status unknown)", err=True)
+    rows = local_versions(models_dir or settings.models_dir)
+    if not rows:
+        click.echo("no local model versions")
+    for manifest in rows:
+        version = manifest["version"]
+        model = manifest.get("model", "?")
+        metrics = manifest.get("metrics", {}).get(model, {})
+        figures = "  ".join(f"{m} {metrics[m]:.4f}" for m in HEADLINE if m in metrics)
+        state = "current" if version == current else "published" if version in published else ""
+        click.echo(f"{version:<40} {model:<5} {figures:<32} {state}")

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from recsvc.registry.artifact import ModelArtifact, local_versions
+
+
+def test_round_trip(tmp_path, make_artifact):
+    artifact = make_artifact()
+    folder = artifact.save(tmp_path)
+    loaded = ModelArtifact.load(folder)
+    assert loaded.version == "v1" and loaded.item_factors.dtype == np.float32
+    np.testing.assert_array_equal(loaded.user_factors, artifact.user_factors)
+    np.testing.assert_array_equal(loaded.similar_items, artifact.similar_items)
+    assert list(loaded.item_ids[:2]) == ["i0", "i1"]
+    assert loaded.manifest["arrays"]["item_factors"] == [30, 8]
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_local_versions_newest_first(tmp_path, make_artifact):
+    make_artifact("old", created="2026-01-01").save(tmp_path)
+    make_artifact("new", created="2026-02-01").save(tmp_path)
+    assert [m["version"] for m in local_versions(tmp_path)] == ["new", "old"]
+
+
+def test_mismatched_shapes_are_refused():
+    with pytest.raises(ValueError):
+        ModelArtifact(
+            version="bad",
+            manifest={},
+            item_ids=["a"],
+            user_ids=["u"],
+            item_factors=np.zeros((2, 4)),
+            user_factors=np.zeros((1, 4)),
+            popular=[],
+            trending=[],
+            similar_items=np.zeros((2, 1)),
+            similar_scores=np.zeros((2, 1)),
+        )
