@@ -85,8 +85,10 @@ def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with millisecond precision and a ``Z``: the one format we write."""
     moment = moment.astimezone(UTC)
     # The year by hand: strftime("%Y") drops the zero padding of years below 1000.
-    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}Z"
+    return (
+        f"{moment.year:04d}"
+        + moment.strftime("-%m-%dT%H:%M:%S.")
+        + (f"{moment.microsecond // 1000:03d}Z")
     )
 
 
