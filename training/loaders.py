@@ -1,0 +1,430 @@
+"""Interaction logs in, columnar :class:`Interactions` out.
+
+Three sources, one result:
+
+- the service's own exported JSONL (:mod:`recsvc.eventlog.reader` reads it; duplicate
+  event ids and malformed lines are dropped and counted there);
+- the public RetailRocket ``events.csv`` (``timestamp,visitorid,event,itemid
+  [,transactionid]``, epoch milliseconds), gzipped or not;
+- any CSV, TSV or Parquet file described by a :class:`ColumnMap`.
+
+Every row read is either kept or counted under a reason in :class:`LoadReport`
+(``rows == kept + sum(dropped.values())``); nothing is dropped silently. Event names
+are normalised to the service's vocabulary (:data:`EVENT_ALIASES`).
+"""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from recsvc.core.events import EVENT_TYPES, format_timestamp
+from recsvc.eventlog.reader import ReadStats, iter_records
+from training.columns import (
+    TimeUnit,
+    as_text,
+    factorize,
+    few_unique,
+    missing,
+    parse_times,
+    time_order,
+    to_float,
+)
+from training.delimited import read_columns, read_header
+from training.interactions import EVENT_CODES, Interactions
+
+Format = Literal["auto", "jsonl", "retailrocket", "csv", "tsv", "parquet"]
+Identity = Literal["visitor", "user", "stitched"]
+
+# Names other logs use for the service's event types; matching ignores case.
+EVENT_ALIASES: dict[str, str] = {name: name for name in EVENT_TYPES} | {
+    "view": "product_view",  # RetailRocket
+    "addtocart": "add_to_cart",  # RetailRocket
+    "transaction": "purchase",  # RetailRocket
+    "click": "product_view",
+    "detail": "product_view",
+    "cart": "add_to_cart",
+    "remove_from_cart": "remove_from_cart",
+    "buy": "purchase",
+    "order": "purchase",
+}
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which columns of a CSV, TSV or Parquet file hold what.
+
+    Attributes
+    ----------
+    user, item : str
+        Columns of the user (or visitor) id and the item id. Required.
+    time : str or None
+        Column of the event time. ``None``: the row order is the time order, and row
+        ``i`` gets time ``i`` seconds.
+    event : str or None
+        Column of the event type; names go through :data:`EVENT_ALIASES` and
+        ``event_aliases``. ``None``: every row is a ``default_event``.
+    weight : str or None
+        Column of a per-row multiplier of the event type's weight (a quantity, a
+        rating). ``None``: 1.
+    id : str or None
+        Column of a unique event id; rows repeating an earlier id are dropped.
+    time_unit : {"auto", "s", "ms", "iso"}
+        Epoch seconds, epoch milliseconds or ISO 8601 text (UTC when it has no
+        offset). ``"auto"``: ISO when most values are not numbers, else milliseconds
+        when the median is at least 1e11, else seconds.
+    default_event : str
+        The event type of every row when there is no event column.
+    event_aliases : mapping of str to str
+        Extra source name to service event type mappings, over :data:`EVENT_ALIASES`.
+    """
+
+    user: str = "user"
+    item: str = "item"
+    time: str | None = "timestamp"
+    event: str | None = "event"
+    weight: str | None = None
+    id: str | None = None
+    time_unit: TimeUnit = "auto"
+    default_event: str = "product_view"
+    event_aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def wanted(self) -> list[str]:
+        """The columns to read, in a fixed order."""
+        names = [self.user, self.item, self.time, self.event, self.weight, self.id]
+        return [name for name in names if name is not None]
+
+
+RETAILROCKET_COLUMNS = ColumnMap(
+    user="visitorid", item="itemid", time="timestamp", event="event", time_unit="ms"
+)
+
+
+@dataclass
+class LoadReport:
+    """What a load read, kept and dropped, and why.
+
+    ``rows == kept + sum(dropped.values())``. Reasons: ``malformed`` (unparseable line or
+    record, wrong field count), ``duplicate`` (a repeated event id, or without ids an
+    exact repeat of a row), ``no_item`` (a JSONL event that concerns no product, such as
+    ``page_view``: expected, not an error), ``missing_user``, ``missing_item``,
+    ``bad_time``, ``bad_weight``, ``unknown_event`` (names in ``unknown_events``).
+    """
+
+    source: str
+    format: str
+    rows: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    unknown_events: dict[str, int] = field(default_factory=dict)
+    events_read: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    users: int = 0
+    items: int = 0
+    first_time: str | None = None
+    last_time: str | None = None
+    malformed_examples: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def drop(self, reason: str, count: int) -> None:
+        """Count ``count`` rows dropped for ``reason`` (zero counts are not recorded)."""
+        if count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+
+@dataclass
+class _RawColumns:
+    """One source's columns before validation; arrays of bytes, str, objects or numbers,
+    all of the same length."""
+
+    user: np.ndarray
+    item: np.ndarray
+    time: np.ndarray | None = None
+    event: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    ids: np.ndarray | None = None
+
+
+def load_events(
+    path: Path | str,
+    format: Format = "auto",
+    columns: ColumnMap | Mapping[str, Any] | None = None,
+    *,
+    identity: Identity = "visitor",
+    drop_duplicate_rows: bool = True,
+) -> tuple[Interactions, LoadReport]:
+    """Load an interaction log into columnar arrays.
+
+    Parameters
+    ----------
+    path : Path or str
+        A file, or for ``jsonl`` a log folder and for ``parquet`` a dataset folder.
+    format : {"auto", "jsonl", "retailrocket", "csv", "tsv", "parquet"}
+        ``"auto"`` decides by :func:`detect_format`.
+    columns : ColumnMap or mapping, optional
+        For ``csv``, ``tsv`` and ``parquet``: which column holds what (a mapping is
+        passed to :class:`ColumnMap`). Ignored by ``jsonl``; ``retailrocket`` uses
+        :data:`RETAILROCKET_COLUMNS`.
+    identity : {"visitor", "user", "stitched"}
+        JSONL only: whose interactions a row is. ``visitor``: the ``visitor_id``;
+        ``user``: the ``user_id``, rows without one dropped as ``missing_user``;
+        ``stitched``: the last ``user_id`` a visitor was seen logged in with, else the
+        ``visitor_id`` (user and visitor ids must not collide).
+    drop_duplicate_rows : bool
+        Without an id column, drop rows equal to another in user, item, time, event and
+        weight (RetailRocket has 460), counted as ``duplicate``.
+
+    Returns
+    -------
+    interactions : Interactions
+        Sorted by time.
+    report : LoadReport
+    """
+    started = clock.perf_counter()
+    path = Path(path)
+    fmt = detect_format(path) if format == "auto" else format
+    report = LoadReport(source=str(path), format=fmt)
+    if fmt == "jsonl":
+        mapping = ColumnMap(time_unit="iso")
+        raw = _read_jsonl(path, identity, report)
+    else:
+        mapping = _column_map(fmt, columns)
+        raw = _read_table(path, fmt, mapping, report)
+    interactions = _assemble(raw, mapping, report, drop_duplicate_rows and raw.ids is None)
+    _describe(interactions, report)
+    report.seconds = round(clock.perf_counter() - started, 3)
+    return interactions, report
+
+
+def detect_format(path: Path) -> Format:
+    """The format of ``path`` by name, and for ``.csv`` by header.
+
+    A folder is a JSONL log folder unless it holds ``.parquet`` files; ``.jsonl`` and
+    ``.jsonl.gz`` are JSONL; ``.parquet`` and ``.pq`` Parquet; ``.tsv`` TSV; other files
+    CSV, and RetailRocket when the header has its four columns.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "parquet" if any(path.rglob("*.parquet")) else "jsonl"
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".tsv", ".tab")):
+        return "tsv"
+    header = set(read_header(path, ","))
+    if {"timestamp", "visitorid", "event", "itemid"} <= header:
+        return "retailrocket"
+    return "csv"
+
+
+def _column_map(fmt: str, columns: ColumnMap | Mapping[str, Any] | None) -> ColumnMap:
+    if fmt == "retailrocket":
+        return RETAILROCKET_COLUMNS
+    if columns is None:
+        return ColumnMap()
+    return columns if isinstance(columns, ColumnMap) else ColumnMap(**columns)
+
+
+def _read_table(path: Path, fmt: str, mapping: ColumnMap, report: LoadReport) -> _RawColumns:
+    if fmt == "parquet":
+        ids = [name for name in (mapping.user, mapping.item, mapping.id) if name]
+        data = _read_parquet(path, mapping.wanted(), as_text=ids)
+        report.rows = len(data[mapping.user])
+    elif fmt in ("csv", "tsv", "retailrocket"):
+        table = read_columns(path, mapping.wanted(), delimiter="\t" if fmt == "tsv" else ",")
+        data = table.data
+        report.rows = table.lines
+        report.drop("malformed", table.malformed)
+        report.malformed_examples = table.malformed_examples
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+    return _RawColumns(
+        user=data[mapping.user],
+        item=data[mapping.item],
+        time=data.get(mapping.time) if mapping.time else None,
+        event=data.get(mapping.event) if mapping.event else None,
+        weight=data.get(mapping.weight) if mapping.weight else None,
+        ids=data.get(mapping.id) if mapping.id else None,
+    )
+
+
+def _read_parquet(path: Path, wanted: list[str], as_text: list[str]) -> dict[str, np.ndarray]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as missing:  # pragma: no cover - depends on the environment
+        raise ImportError("reading Parquet needs pyarrow: pip install pyarrow") from missing
+    table = pq.read_table(path, columns=wanted)
+    columns = {}
+    for name in wanted:
+        column = table.column(name)
+        if name in as_text:
+            # Ids become text in arrow: an integer id column with nulls would otherwise
+            # come out as floats, and 7 as "7.0".
+            column = column.cast(pa.string())
+        columns[name] = column.to_numpy(zero_copy_only=False)
+    return columns
+
+
+def _read_jsonl(path: Path, identity: Identity, report: LoadReport) -> _RawColumns:
+    stats = ReadStats()
+    visitors: list[str] = []
+    users: list[str | None] = []
+    items: list[str] = []
+    times: list[str] = []
+    types: list[str] = []
+    malformed = no_item = 0
+    for record in iter_records(path, stats):
+        try:
+            kind, visitor, stamp = record["type"], record["visitor_id"], record["timestamp"]
+            item, user = record.get("item_id"), record.get("user_id")
+        except (KeyError, TypeError, AttributeError):
+            malformed += 1
+            continue
+        if not all(isinstance(v, str) for v in (kind, visitor, stamp)):
+            malformed += 1
+            continue
+        if item is None:
+            no_item += 1
+            continue
+        visitors.append(visitor)
+        users.append(user if isinstance(user, str) else None)
+        items.append(str(item))
+        times.append(stamp)
+        types.append(kind)
+    report.rows = stats.lines
+    report.drop("malformed", stats.malformed + malformed)
+    report.drop("duplicate", stats.duplicates)
+    report.drop("no_item", no_item)
+    report.malformed_examples = stats.malformed_examples
+    return _RawColumns(
+        user=_identities(visitors, users, identity),
+        item=np.array(items, dtype=str),
+        time=np.array(times, dtype=str),
+        event=np.array(types, dtype=str),
+    )
+
+
+def _identities(visitors: list[str], users: list[str | None], identity: Identity) -> np.ndarray:
+    if identity == "visitor":
+        return np.array(visitors, dtype=str)
+    if identity == "user":
+        return np.array(users, dtype=object)
+    if identity != "stitched":
+        raise ValueError(f"unknown identity {identity!r}")
+    login: dict[str, str] = {}
+    for visitor, user in zip(visitors, users, strict=True):
+        if user is not None:
+            login[visitor] = user
+    return np.array([login.get(v, v) for v in visitors], dtype=str)
+
+
+def _assemble(
+    raw: _RawColumns, mapping: ColumnMap, report: LoadReport, drop_duplicate_rows: bool
+) -> Interactions:
+    n = len(raw.user)
+    missing_user = missing(raw.user)
+    report.drop("missing_user", np.count_nonzero(missing_user))
+    keep = ~missing_user
+    missing_item = missing(raw.item) & keep
+    report.drop("missing_item", np.count_nonzero(missing_item))
+    keep &= ~missing_item
+    times = (
+        np.arange(n, dtype=np.float64)
+        if raw.time is None
+        else parse_times(raw.time, mapping.time_unit)
+    )
+    bad_time = ~np.isfinite(times) & keep
+    report.drop("bad_time", np.count_nonzero(bad_time))
+    keep &= ~bad_time
+    values = np.ones(n, np.float32) if raw.weight is None else to_float(raw.weight)
+    bad_weight = ~(np.isfinite(values) & (values >= 0)) & keep
+    report.drop("bad_weight", np.count_nonzero(bad_weight))
+    keep &= ~bad_weight
+    events = _event_codes(raw.event, n, mapping, keep, report)
+    keep &= events >= 0
+    if raw.ids is not None:
+        keep &= _first_occurrences(raw.ids, keep, report)
+
+    user, users = factorize(raw.user[keep])
+    item, items = factorize(raw.item[keep])
+    times, events, values = times[keep], events[keep], values[keep].astype(np.float32)
+    order = time_order(times, (values, events, item, user))
+    result = Interactions(user, item, times, events, values, users, items).subset(order)
+    report.events_read = result.event_counts()
+    if drop_duplicate_rows:
+        result = _drop_repeated_rows(result, report)
+    return result
+
+
+def _describe(interactions: Interactions, report: LoadReport) -> None:
+    report.kept = len(interactions)
+    report.events = interactions.event_counts()
+    # Labels are factorized after filtering and duplicates have a kept twin: all used.
+    report.users = len(interactions.users)
+    report.items = len(interactions.items)
+    span = interactions.time_range()
+    if span is not None:
+        first, last = (format_timestamp(datetime.fromtimestamp(t, UTC)) for t in span)
+        report.first_time, report.last_time = first, last
+
+
+def _event_codes(
+    column: np.ndarray | None,
+    n: int,
+    mapping: ColumnMap,
+    keep: np.ndarray,
+    report: LoadReport,
+) -> np.ndarray:
+    """Int8 event codes, -1 for names outside the vocabulary (counted where ``keep``)."""
+    if column is None:
+        return np.full(n, EVENT_CODES[mapping.default_event], dtype=np.int8)
+    aliases = EVENT_ALIASES | {k.lower(): v for k, v in mapping.event_aliases.items()}
+    names, inverse = few_unique(column)
+    texts = [str(name).strip().lower() for name in as_text(names)]
+    lookup = np.array([EVENT_CODES.get(aliases.get(t, ""), -1) for t in texts], dtype=np.int8)
+    codes = lookup[inverse]
+    unknown = (codes < 0) & keep
+    report.drop("unknown_event", np.count_nonzero(unknown))
+    per_name = np.bincount(inverse[unknown], minlength=len(names))
+    for index in np.flatnonzero(per_name):
+        report.unknown_events[texts[index]] = int(per_name[index])
+    return codes
+
+
+def _first_occurrences(ids: np.ndarray, keep: np.ndarray, report: LoadReport) -> np.ndarray:
+    """Bool, shape (n,): False for kept rows whose id an earlier kept row has."""
+    kept_rows = np.flatnonzero(keep)
+    _, first = np.unique(ids[kept_rows], return_index=True)
+    unique = np.zeros(len(ids), dtype=bool)
+    unique[kept_rows[first]] = True
+    report.drop("duplicate", len(kept_rows) - len(first))
+    return unique | ~keep
+
+
+def _drop_repeated_rows(interactions: Interactions, report: LoadReport) -> Interactions:
+    """Drop rows equal to the previous one; the sort puts equal rows next to each other."""
+    it = interactions
+    same = (
+        (it.time[1:] == it.time[:-1])
+        & (it.user[1:] == it.user[:-1])
+        & (it.item[1:] == it.item[:-1])
+        & (it.event[1:] == it.event[:-1])
+        & (it.value[1:] == it.value[:-1])
+    )
+    if not same.any():
+        return it
+    report.drop("duplicate", np.count_nonzero(same))
+    return it.subset(np.concatenate(([True], ~same)))

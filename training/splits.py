@@ -1,0 +1,208 @@
+"""Train/test splits that do not leak the future into training.
+
+- :func:`split_global_time`: one cutoff for everybody; train is before it, test after.
+  No test event is earlier than any train event.
+- :func:`split_leave_last_n`: per user, the last ``n`` events (or from the ``n``-th last
+  event of chosen types on) are the test; everything earlier trains. No user's test
+  event is earlier than that user's train events (other users' train events may be
+  later: that is the protocol, and why the global split is the default for reports).
+
+Items first seen after the split are not handled here but in
+:func:`training.folds.make_fold`, which drops them from the test targets and counts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from recsvc.core.events import format_timestamp, parse_timestamp
+from training.interactions import Interactions
+
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass
+class SplitReport:
+    """Counts of a split. ``dropped_test_users``: users with test events and no train
+    event (their ``dropped_test_events`` are left out of both parts)."""
+
+    method: str
+    params: dict[str, Any]
+    cutoff: str | None = None
+    train_events: int = 0
+    test_events: int = 0
+    train_users: int = 0
+    test_users: int = 0
+    dropped_test_users: int = 0
+    dropped_test_events: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train part and a test part of one log (same id vocabularies).
+
+    Attributes
+    ----------
+    train, test : Interactions
+    cutoff : float or None
+        Epoch seconds: the global split's boundary (train ``<``, test ``>=``); None for
+        per-user splits, where the train part's last event time is the reference.
+    report : SplitReport
+    """
+
+    train: Interactions
+    test: Interactions
+    cutoff: float | None
+    report: SplitReport
+
+    @property
+    def reference_time(self) -> float:
+        """ "Now" for the train part: the cutoff, else the last train event's time."""
+        if self.cutoff is not None:
+            return self.cutoff
+        span = self.train.time_range()
+        return span[1] if span else 0.0
+
+
+def as_epoch(moment: float | datetime | str) -> float:
+    """Epoch seconds of a number (taken as epoch seconds), a datetime or ISO 8601 text."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if isinstance(moment, str):
+        return parse_timestamp(moment).timestamp()
+    return float(moment)
+
+
+def split_global_time(
+    interactions: Interactions,
+    cutoff: float | datetime | str | None = None,
+    *,
+    test_days: float | None = None,
+) -> Split:
+    """Everything before ``cutoff`` trains; events from ``cutoff`` on test.
+
+    Test users are those seen in both parts: test events of users with no train event
+    are dropped and counted (``dropped_test_users``, ``dropped_test_events``).
+
+    Parameters
+    ----------
+    interactions : Interactions
+    cutoff : float, datetime or str, optional
+        Epoch seconds, a datetime (naive means UTC) or ISO 8601.
+    test_days : float, optional
+        Instead of ``cutoff``: the last ``test_days`` days up to the last event.
+
+    Returns
+    -------
+    Split
+    """
+    if (cutoff is None) == (test_days is None):
+        raise ValueError("give exactly one of cutoff and test_days")
+    if cutoff is None:
+        span = interactions.time_range()
+        last = span[1] if span else 0.0
+        boundary = last - float(test_days) * SECONDS_PER_DAY
+    else:
+        boundary = as_epoch(cutoff)
+    before = interactions.time < boundary
+    train = interactions.subset(before)
+    seen = np.zeros(len(interactions.users), dtype=bool)
+    seen[train.user] = True
+    after = ~before
+    known = after & seen[interactions.user]
+    test = interactions.subset(known)
+    report = SplitReport(
+        method="global_time",
+        params={"cutoff": _iso(boundary), "test_days": test_days},
+        cutoff=_iso(boundary),
+    )
+    dropped = interactions.user[after & ~known]
+    report.dropped_test_events = len(dropped)
+    report.dropped_test_users = len(np.unique(dropped))
+    _count(report, train, test)
+    return Split(train=train, test=test, cutoff=boundary, report=report)
+
+
+def split_leave_last_n(
+    interactions: Interactions,
+    n: int = 1,
+    *,
+    events: tuple[str, ...] | None = None,
+    min_train_events: int = 1,
+) -> Split:
+    """Per user, hold out the end of their history.
+
+    The test part of a user starts at their ``n``-th last event (of the types in
+    ``events``, when given) and runs to their last event; all their earlier events
+    train. Users with fewer than ``n`` such events, or fewer than
+    ``min_train_events`` events before the start, are all train.
+
+    Parameters
+    ----------
+    interactions : Interactions
+        Sorted by time, as every loader returns them.
+    n : int
+        Events held out per user (counted among ``events``).
+    events : tuple of str, optional
+        Event types that count towards ``n`` (e.g. ``("add_to_cart", "purchase")``);
+        other events from the start on go to test too, as context, never to train.
+    min_train_events : int
+        Train events a user needs to be tested.
+
+    Returns
+    -------
+    Split
+    """
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    order = np.argsort(interactions.user, kind="stable")  # by user, then time
+    users = interactions.user[order]
+    every = np.ones(len(order), dtype=bool)
+    eligible = every if events is None else interactions.event_mask(events)[order]
+    first = np.flatnonzero(np.concatenate(([True], users[1:] != users[:-1])))
+    ends = np.append(first[1:], len(users))
+    group = np.repeat(np.arange(len(first)), ends - first)
+    # Eligible events from each position to its user's last event: the test part starts
+    # at the one eligible event where that count is n.
+    total_after = np.append(np.cumsum(eligible[::-1])[::-1], 0)
+    from_end = total_after[:-1] - total_after[ends[group]]
+    starts_test = eligible & (from_end == n)
+    none = len(users)
+    start = np.full(len(first), none)
+    start[group[starts_test]] = np.flatnonzero(starts_test)
+    tested = (start < none) & (start - first >= min_train_events)
+    is_test = tested[group] & (np.arange(len(users)) >= start[group])
+    test_mask = np.zeros(len(order), dtype=bool)
+    test_mask[order[is_test]] = True
+    train = interactions.subset(~test_mask)
+    test = interactions.subset(test_mask)
+    report = SplitReport(
+        method="leave_last_n",
+        params={
+            "n": n,
+            "events": list(events) if events else None,
+            "min_train_events": min_train_events,
+        },
+    )
+    _count(report, train, test)
+    return Split(train=train, test=test, cutoff=None, report=report)
+
+
+def _count(report: SplitReport, train: Interactions, test: Interactions) -> None:
+    report.train_events, report.test_events = len(train), len(test)
+    report.train_users = len(np.unique(train.user))
+    report.test_users = len(np.unique(test.user))
+
+
+def _iso(epoch: float) -> str:
+    return format_timestamp(datetime.fromtimestamp(epoch, UTC))
