@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "recsvc.synth.commands:replay",
     "export-events": "recsvc.eventlog.commands:export_events",
     "demo": "recsvc.demo:demo",
+    "train": "training.commands:train",
+    "evaluate": "training.commands:evaluate",
     "publish": "recsvc.registry.commands:publish",
     "rollback": "recsvc.registry.commands:rollback",
     "models": "recsvc.registry.commands:models",
