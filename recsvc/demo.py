@@ -1,8 +1,9 @@
 """``recsvc demo``: the whole loop on one machine, in one command.
 
-Generates a small synthetic storefront, starts the service under gunicorn (on the embedded
-Redis unless ``REDIS_URL`` is set), replays the store's event log into it so profiles and
-the funnel are live, and prints ready ``curl`` lines. Ctrl-C stops everything it started.
+Generates a small synthetic storefront, trains an ALS model on it and publishes it to Redis
+(the embedded one unless ``REDIS_URL`` is set), starts the service under gunicorn, replays
+the store's event log into it so profiles and the funnel are live, and prints ready
+``curl`` lines. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from pathlib import Path
 import click
 
 from recsvc.eventlog.reader import iter_records
+from recsvc.keys import KeySpace
 from recsvc.redis_client import EmbeddedRedis, connect, start_embedded
+from recsvc.registry.artifact import ModelArtifact
 from recsvc.settings import Settings
+from recsvc.store.models import ModelStore
 from recsvc.store.namespace import delete_namespace
 from recsvc.synth import generator
 from recsvc.synth import replay as replayer
@@ -39,10 +43,10 @@ DEMO_NAMESPACE = "recsvc-demo"
 @click.option("--seed", default=7, show_default=True)
 @click.option("--no-wait", is_flag=True, help="Stop after printing the curl lines.")
 def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bool) -> None:
-    """Generate a sample store, serve it, replay its events, print curl lines."""
+    """Generate a sample store, train and publish a model, serve, replay, print curl lines."""
     settings = Settings.from_env()
     store = settings.data_dir / "demo" / "store"
-    click.secho("1/3 generating a sample storefront", bold=True)
+    click.secho("1/5 generating a sample storefront", bold=True)
     config = generator.GenerateConfig(
         visitors=visitors,
         items=items,
@@ -53,15 +57,19 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
     )
     result = generator.generate(config, progress=True)
     click.echo(f"    {result.events:,} events in {store}")
+    click.secho("2/5 training an ALS model", bold=True)
+    artifact = _train(store, settings.data_dir / "demo" / "models")
 
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
     redis_url = settings.redis_url or embedded.url
     _clear_namespace(redis_url)
-    click.secho(f"2/3 serving on http://127.0.0.1:{port} (Redis: {redis_url})", bold=True)
+    click.secho(f"3/5 publishing {artifact.version} to Redis ({redis_url})", bold=True)
+    ModelStore(connect(redis_url), KeySpace(DEMO_NAMESPACE)).publish(artifact, progress=True)
+    click.secho(f"4/5 serving on http://127.0.0.1:{port}", bold=True)
     server = _start_server(port, redis_url)
     try:
         _wait_ready(port, server)
-        click.secho("3/3 replaying the store's events into the service", bold=True)
+        click.secho("5/5 replaying the store's events into the service", bold=True)
         base = f"http://127.0.0.1:{port}"
         sent = replayer.replay(base, store, 500, None, None, progress=True)
         click.echo(f"    {sent.sent:,} events accepted")
@@ -73,6 +81,27 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
         pass
     finally:
         _stop(server, embedded)
+
+
+def _train(store: Path, models_dir: Path) -> ModelArtifact:
+    """Fit ALS on the sample with parameters that suit it, evaluated like `recsvc train`."""
+    from training.loaders import load_events
+    from training.pipeline import TrainOptions, train
+    from training.weights import load_weights
+
+    interactions, _ = load_events(store / "events", "jsonl")
+    options = TrainOptions(
+        params={"factors": 32, "alpha": 10.0, "regularization": 0.5},
+        compare=("als", "itemknn", "popular"),
+        ground_truth=store / "ground_truth.jsonl",
+        show_progress=False,
+    )
+    result = train(interactions, load_weights(), options)
+    result.artifact.save(models_dir)
+    metrics = result.artifact.manifest["metrics"]
+    figures = ", ".join(f"{name} {m['ndcg@10']:.3f}" for name, m in metrics.items())
+    click.echo(f"    {result.artifact.version}: NDCG@10 on the last 7 days: {figures}")
+    return result.artifact
 
 
 def _clear_namespace(redis_url: str) -> None:

@@ -95,8 +95,8 @@ class ModelStore:
         version = artifact.version
         buckets = bucket_count(len(artifact.user_ids))
         steps = self._item_writes(artifact), self._user_writes(artifact, buckets)
-        total = _chunks(len(artifact.item_ids)) * 2 + 2 + buckets
-        with tqdm(total=total, desc=f"publish {version}", unit="key", disable=not progress) as bar:
+        total = 2 + _chunks(len(artifact.item_ids)) * 2 + buckets
+        with tqdm(total=total, desc=f"publish {version}", unit="part", disable=not progress) as bar:
             for writes in steps:
                 self._run_pipelined(writes, bar)
         self._verify(artifact, buckets)
@@ -110,23 +110,30 @@ class ModelStore:
         if make_current:
             self.make_current(version)
 
-    def _item_writes(self, artifact: ModelArtifact) -> Iterator[tuple[str, tuple]]:
+    def _item_writes(self, artifact: ModelArtifact) -> Iterator[tuple[str, tuple, bool]]:
         version = artifact.version
-        yield "set", (self.keys.model_item_ids(version), json.dumps(artifact.item_ids.tolist()))
+        # Each write is (command, arguments, whether it completes one unit of the progress bar).
+        yield (
+            "set",
+            (self.keys.model_item_ids(version), json.dumps(artifact.item_ids.tolist())),
+            True,
+        )
         lists = {
             name: json.dumps(artifact.item_ids[getattr(artifact, name)].tolist())
             for name in ("popular", "trending")
         }
-        yield "hset", (self.keys.model_lists(version), None, None, lists)
+        yield "hset", (self.keys.model_lists(version), lists), True
         for chunk, rows in enumerate(_row_slices(len(artifact.item_ids))):
             factors = artifact.item_factors[rows].tobytes()
-            yield "set", (self.keys.model_item_factors(version, chunk), factors)
+            yield "set", (self.keys.model_item_factors(version, chunk), factors), True
             similar = (
                 artifact.similar_items[rows].tobytes() + artifact.similar_scores[rows].tobytes()
             )
-            yield "set", (self.keys.model_similar(version, chunk), similar)
+            yield "set", (self.keys.model_similar(version, chunk), similar), True
 
-    def _user_writes(self, artifact: ModelArtifact, buckets: int) -> Iterator[tuple[str, tuple]]:
+    def _user_writes(
+        self, artifact: ModelArtifact, buckets: int
+    ) -> Iterator[tuple[str, tuple, bool]]:
         version = artifact.version
         ids = artifact.user_ids.tolist()
         of_user = np.fromiter((user_bucket(u, buckets) for u in ids), np.int64, len(ids))
@@ -135,28 +142,25 @@ class ModelStore:
         for bucket in range(buckets):
             members = order[bounds[bucket] : bounds[bucket + 1]]
             if not len(members):
-                yield "noop", ()
+                yield "noop", (), True
                 continue
             rows = {ids[m]: position for position, m in enumerate(members.tolist())}
             vectors = artifact.user_factors[members].tobytes()
-            yield "set", (self.keys.model_user_vectors(version, bucket), vectors)
-            yield "hset", (self.keys.model_user_rows(version, bucket), None, None, rows)
+            yield "set", (self.keys.model_user_vectors(version, bucket), vectors), False
+            yield "hset", (self.keys.model_user_rows(version, bucket), rows), True
 
-    def _run_pipelined(self, writes: Iterator[tuple[str, tuple]], bar: tqdm) -> None:
+    def _run_pipelined(self, writes: Iterator[tuple[str, tuple, bool]], bar: tqdm) -> None:
         pipe = self.client.pipeline(transaction=False)
         queued = 0
-        for command, args in writes:
-            if command == "noop":
-                bar.update(1)
-                continue
+        for command, args, advance in writes:
             if command == "hset":
-                key, _, _, mapping = args
+                key, mapping = args
                 pipe.delete(key)  # a rerun must not keep fields of an earlier partial run
                 pipe.hset(key, mapping=mapping)
-            else:
-                getattr(pipe, command)(*args)
-                bar.update(1)
-            queued += 1
+            elif command == "set":
+                pipe.set(*args)
+            bar.update(int(advance))
+            queued += command != "noop"
             if queued >= PIPELINE_COMMANDS:
                 pipe.execute()
                 pipe = self.client.pipeline(transaction=False)
