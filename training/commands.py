@@ -73,6 +73,13 @@ def data_options(function: Callable) -> Callable:
             show_default=True,
             help="Days at the end of the log held out for evaluation (0: none).",
         ),
+        click.option(
+            "--compare",
+            default="itemknn,popular,trending",
+            show_default=True,
+            help="Models evaluated beside --model: any of als, bpr, itemknn, popular, "
+            "trending (the other factor model doubles the evaluation's time).",
+        ),
         *[
             click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None)
             for name, kind in HYPERPARAMETERS.items()
@@ -98,9 +105,17 @@ def _load(events_path: Path, fmt: str, columns: dict[str, Any]):
     return interactions, report
 
 
-def _options(model: str, test_days: float, search: int, hyper: dict[str, Any]) -> TrainOptions:
+def _options(
+    model: str, test_days: float, search: int, compare: str, hyper: dict[str, Any]
+) -> TrainOptions:
     params = {k: v for k, v in hyper.items() if v is not None}
-    return TrainOptions(model=model, params=params, test_days=test_days, search=search)
+    names = tuple(name.strip() for name in compare.split(",") if name.strip())
+    unknown = set(names) - {"als", "bpr", "itemknn", "popular", "trending"}
+    if unknown:
+        raise click.BadParameter(f"unknown models {sorted(unknown)}", param_hint="--compare")
+    return TrainOptions(
+        model=model, params=params, test_days=test_days, search=search, compare=names
+    )
 
 
 def _columns(user_col, item_col, time_col, event_col, weight_col, time_unit) -> dict[str, Any]:
@@ -143,6 +158,7 @@ def train(
     weights_path,
     model,
     test_days,
+    compare,
     models_dir,
     search,
     **hyper,
@@ -151,7 +167,7 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     columns = _columns(user_col, item_col, time_col, event_col, weight_col, time_unit)
     interactions, load_report = _load(events_path, fmt, columns)
-    options = _options(model, test_days, search, hyper)
+    options = _options(model, test_days, search, compare, hyper)
     options.ground_truth = find_ground_truth(events_path)
     result = run_training(interactions, load_weights(weights_path), options)
     result.artifact.manifest["load"] = load_report.to_dict()
@@ -198,6 +214,7 @@ def evaluate(
     weights_path,
     model,
     test_days,
+    compare,
     out,
     protocol,
     **hyper,
@@ -211,8 +228,10 @@ def evaluate(
     else:
         columns = _columns(user_col, item_col, time_col, event_col, weight_col, time_unit)
         interactions, _ = _load(events_path, fmt, columns)
-        options = _options(model, test_days, 0, hyper)
-        report = evaluate_split(interactions, load_weights(weights_path), options, options.params)
+        options = _options(model, test_days, 0, compare, hyper)
+        report, _ = evaluate_split(
+            interactions, load_weights(weights_path), options, options.params
+        )
     paths = write_report(report, out)
     click.echo(report.to_markdown())
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))

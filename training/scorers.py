@@ -455,6 +455,7 @@ class ALSScorer(_FactorScorer):
         self.iterations = iterations
         self.random_state = random_state
         self.num_threads = num_threads
+        self.initial: tuple[np.ndarray, np.ndarray] | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -478,8 +479,21 @@ class ALSScorer(_FactorScorer):
                 random_state=self.random_state,
                 num_threads=self.num_threads or default_num_threads(),
             )
+            if self.initial is not None:
+                # implicit starts from the factors it finds instead of random ones.
+                self.model.user_factors, self.model.item_factors = self.initial
             self.model.fit(train.matrix, show_progress=show_progress)
         self._keep_factors(self.model, train.shape[1])
+        return self
+
+    def warm_start(self, user_factors: np.ndarray, item_factors: np.ndarray) -> Self:
+        """Start the next ``fit`` from these factors, shapes (n_users, f) and (n_items, f)
+        float32 for the matrix it will be given: a refit on a little more data then needs
+        a few iterations, not the full schedule."""
+        self.initial = (
+            np.ascontiguousarray(user_factors, np.float32),
+            np.ascontiguousarray(item_factors, np.float32),
+        )
         return self
 
 

@@ -43,6 +43,8 @@ def test_train_writes_a_version_with_the_metrics_contract(store, tmp_path):
         10,
         "--regularization",
         0.5,
+        "--compare",
+        "als,bpr,itemknn,popular,trending",
     )
     version = result.stdout.strip().splitlines()[-1]
     manifest = json.loads((tmp_path / version / "manifest.json").read_text())
@@ -65,6 +67,15 @@ def test_train_writes_a_version_with_the_metrics_contract(store, tmp_path):
     truth = manifest["ground_truth"]
     assert truth["users"] > 20
     assert truth["als"]["ndcg@10"] > 2 * truth["popular"]["ndcg@10"]
+
+
+def test_default_comparison_is_the_model_and_the_baselines(store, tmp_path):
+    result = run(train, "--events", store / "events", "--models-dir", tmp_path, "--factors", 16)
+    version = result.stdout.strip().splitlines()[-1]
+    manifest = json.loads((tmp_path / version / "manifest.json").read_text())
+    assert set(manifest["metrics"]) == {"als", "itemknn", "popular", "trending"}
+    # The shipped model was warm-started from the evaluated one: a third of 15 iterations.
+    assert manifest["params"]["iterations"] == 5
 
 
 def test_search_records_every_trial_on_validation(store, tmp_path):
@@ -91,7 +102,17 @@ def test_search_records_every_trial_on_validation(store, tmp_path):
 
 def test_evaluate_writes_a_report_and_keeps_no_model(store, tmp_path):
     out = tmp_path / "eval"
-    run(evaluate, "--events", store / "events", "--out", out, "--model", "bpr")
+    run(
+        evaluate,
+        "--events",
+        store / "events",
+        "--out",
+        out,
+        "--model",
+        "bpr",
+        "--compare",
+        "als,itemknn,popular,trending",
+    )
     report = json.loads((out / "report.json").read_text())
     assert {m["name"] for m in report["models"]} == CONTRACT_MODELS
     assert not list(tmp_path.glob("*/manifest.json"))
