@@ -7,9 +7,11 @@ The options are a contract release scripts and load tests code against: ``--even
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,91 @@ HYPERPARAMETERS = {
 }
 
 
+@dataclass
+class DataRequest:
+    """What both commands were asked to read and fit, from the shared options."""
+
+    events_path: Path
+    fmt: str
+    columns: dict[str, Any]
+    weights_path: Path | None
+    model: str
+    test_days: float
+    compare: str
+    hyper: dict[str, Any]
+
+    SHARED = (
+        "events_path",
+        "fmt",
+        "user_col",
+        "item_col",
+        "time_col",
+        "event_col",
+        "weight_col",
+        "time_unit",
+        "weights_path",
+        "model",
+        "test_days",
+        "compare",
+    )
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> DataRequest:
+        """Take the shared options (and the hyperparameters) out of a command's kwargs."""
+        given = {name: kwargs.pop(name) for name in cls.SHARED}
+        hyper = {name: kwargs.pop(name) for name in HYPERPARAMETERS}
+        columns = {
+            "user": given.pop("user_col"),
+            "item": given.pop("item_col"),
+            "event": given.pop("event_col"),
+            "weight": given.pop("weight_col"),
+            "time_unit": given.pop("time_unit"),
+        }
+        time_col = given.pop("time_col")
+        if time_col:
+            columns["time"] = time_col
+        return cls(columns=columns, hyper=hyper, **given)
+
+    def load(self):
+        """The interactions and the load report, with a line on what was dropped."""
+        column_map = None
+        if self.columns.get("user") or self.columns.get("item"):
+            column_map = ColumnMap(**{k: v for k, v in self.columns.items() if v is not None})
+        interactions, report = load_events(self.events_path, self.fmt, column_map)
+        dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items()) or "none"
+        click.echo(
+            f"loaded {report.kept:,} of {report.rows:,} rows "
+            f"({report.users:,} users, {report.items:,} items); dropped: {dropped}",
+            err=True,
+        )
+        return interactions, report
+
+    def weights(self):
+        return load_weights(self.weights_path)
+
+    def options(self, search: int = 0) -> TrainOptions:
+        params = {k: v for k, v in self.hyper.items() if v is not None}
+        names = tuple(name.strip() for name in self.compare.split(",") if name.strip())
+        unknown = set(names) - {"als", "bpr", "itemknn", "popular", "trending"}
+        if unknown:
+            raise click.BadParameter(f"unknown models {sorted(unknown)}", param_hint="--compare")
+        return TrainOptions(
+            model=self.model,
+            params=params,
+            test_days=self.test_days,
+            search=search,
+            compare=names,
+        )
+
+
 def data_options(function: Callable) -> Callable:
-    """The input options both commands share."""
+    """Add the input options both commands share; the command receives them packed as its
+    first argument, a ``DataRequest``."""
+
+    @functools.wraps(function)
+    def command(**kwargs: Any) -> Any:
+        return function(DataRequest.pop_from(kwargs), **kwargs)
+
     options = [
         click.option(
             "--events",
@@ -86,49 +171,8 @@ def data_options(function: Callable) -> Callable:
         ],
     ]
     for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def _load(events_path: Path, fmt: str, columns: dict[str, Any]):
-    column_map = None
-    if columns.get("user") or columns.get("item"):
-        given = {k: v for k, v in columns.items() if v is not None}
-        column_map = ColumnMap(**given)
-    interactions, report = load_events(events_path, fmt, column_map)
-    dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items()) or "none"
-    click.echo(
-        f"loaded {report.kept:,} of {report.rows:,} rows "
-        f"({report.users:,} users, {report.items:,} items); dropped: {dropped}",
-        err=True,
-    )
-    return interactions, report
-
-
-def _options(
-    model: str, test_days: float, search: int, compare: str, hyper: dict[str, Any]
-) -> TrainOptions:
-    params = {k: v for k, v in hyper.items() if v is not None}
-    names = tuple(name.strip() for name in compare.split(",") if name.strip())
-    unknown = set(names) - {"als", "bpr", "itemknn", "popular", "trending"}
-    if unknown:
-        raise click.BadParameter(f"unknown models {sorted(unknown)}", param_hint="--compare")
-    return TrainOptions(
-        model=model, params=params, test_days=test_days, search=search, compare=names
-    )
-
-
-def _columns(user_col, item_col, time_col, event_col, weight_col, time_unit) -> dict[str, Any]:
-    columns = {
-        "user": user_col,
-        "item": item_col,
-        "event": event_col,
-        "weight": weight_col,
-        "time_unit": time_unit,
-    }
-    if time_col:
-        columns["time"] = time_col
-    return columns
+        command = option(command)
+    return command
 
 
 @click.command()
@@ -146,30 +190,13 @@ def _columns(user_col, item_col, time_col, event_col, weight_col, time_unit) -> 
     show_default=True,
     help="Random-search trials on a validation split carved from train.",
 )
-def train(
-    events_path,
-    fmt,
-    user_col,
-    item_col,
-    time_col,
-    event_col,
-    weight_col,
-    time_unit,
-    weights_path,
-    model,
-    test_days,
-    compare,
-    models_dir,
-    search,
-    **hyper,
-) -> None:
+def train(source: DataRequest, models_dir: Path, search: int) -> None:
     """Train a model version from an interaction log and write models/<version>/."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    columns = _columns(user_col, item_col, time_col, event_col, weight_col, time_unit)
-    interactions, load_report = _load(events_path, fmt, columns)
-    options = _options(model, test_days, search, compare, hyper)
-    options.ground_truth = find_ground_truth(events_path)
-    result = run_training(interactions, load_weights(weights_path), options)
+    interactions, load_report = source.load()
+    options = source.options(search)
+    options.ground_truth = find_ground_truth(source.events_path)
+    result = run_training(interactions, source.weights(), options)
     result.artifact.manifest["load"] = load_report.to_dict()
     folder = result.artifact.save(models_dir)
     if result.report is not None:
@@ -178,7 +205,7 @@ def train(
     truth = result.artifact.manifest.get("ground_truth")
     if truth:
         figures = ", ".join(
-            f"{name} ndcg@10 {truth[name]['ndcg@10']:.4f}" for name in (model, "popular")
+            f"{name} ndcg@10 {truth[name]['ndcg@10']:.4f}" for name in (options.model, "popular")
         )
         click.echo(
             f"against the generator's ground truth ({truth['users']:,} users): {figures}", err=True
@@ -202,36 +229,17 @@ def train(
     help="split: the train command's evaluation; or a named "
     "protocol on the real data (training/protocols.py).",
 )
-def evaluate(
-    events_path,
-    fmt,
-    user_col,
-    item_col,
-    time_col,
-    event_col,
-    weight_col,
-    time_unit,
-    weights_path,
-    model,
-    test_days,
-    compare,
-    out,
-    protocol,
-    **hyper,
-) -> None:
+def evaluate(source: DataRequest, out: Path, protocol: str) -> None:
     """Evaluate the model and the baselines on a time split; keep no model."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if protocol != "split":
         from training.protocols import PROTOCOLS
 
-        report = PROTOCOLS[protocol](events_path)
+        report = PROTOCOLS[protocol](source.events_path)
     else:
-        columns = _columns(user_col, item_col, time_col, event_col, weight_col, time_unit)
-        interactions, _ = _load(events_path, fmt, columns)
-        options = _options(model, test_days, 0, compare, hyper)
-        report, _ = evaluate_split(
-            interactions, load_weights(weights_path), options, options.params
-        )
+        interactions, _ = source.load()
+        options = source.options()
+        report, _ = evaluate_split(interactions, source.weights(), options, options.params)
     paths = write_report(report, out)
     click.echo(report.to_markdown())
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))

@@ -424,6 +424,29 @@ class _FactorScorer(Scorer):
     def score_users(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_factors[user_rows] @ self.item_factors.T
 
+    def _fit_implicit(
+        self, model_class: type, train: InteractionMatrix, show_progress: bool, **specific: Any
+    ) -> Self:
+        """Fit an implicit model with this scorer's shared parameters plus ``specific``,
+        starting from ``self.initial`` factors when set (see ``ALSScorer.warm_start``)."""
+        # implicit checks the BLAS thread count when a model is made: pin it first.
+        with single_threaded_blas():
+            self.model = model_class(
+                factors=self.factors,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads or default_num_threads(),
+                **specific,
+            )
+            initial = getattr(self, "initial", None)
+            if initial is not None:
+                # implicit starts from the factors it finds instead of random ones.
+                self.model.user_factors, self.model.item_factors = initial
+            self.model.fit(train.matrix, show_progress=show_progress)
+        self._keep_factors(self.model, train.shape[1])
+        return self
+
     def fold_in(self, histories: sp.csr_matrix) -> np.ndarray:
         """User vectors for histories: ndarray, shape (b, f), float32."""
         return als_fold_in(
@@ -469,22 +492,7 @@ class ALSScorer(_FactorScorer):
     def fit(self, train: InteractionMatrix, *, show_progress: bool = False) -> Self:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        # implicit checks the BLAS thread count when a model is made: pin it first.
-        with single_threaded_blas():
-            self.model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads or default_num_threads(),
-            )
-            if self.initial is not None:
-                # implicit starts from the factors it finds instead of random ones.
-                self.model.user_factors, self.model.item_factors = self.initial
-            self.model.fit(train.matrix, show_progress=show_progress)
-        self._keep_factors(self.model, train.shape[1])
-        return self
+        return self._fit_implicit(AlternatingLeastSquares, train, show_progress, alpha=self.alpha)
 
     def warm_start(self, user_factors: np.ndarray, item_factors: np.ndarray) -> Self:
         """Start the next ``fit`` from these factors, shapes (n_users, f) and (n_items, f)
@@ -536,19 +544,9 @@ class BPRScorer(_FactorScorer):
     def fit(self, train: InteractionMatrix, *, show_progress: bool = False) -> Self:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        # implicit checks the BLAS thread count when a model is made: pin it first.
-        with single_threaded_blas():
-            self.model = BayesianPersonalizedRanking(
-                factors=self.factors,
-                learning_rate=self.learning_rate,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads or default_num_threads(),
-            )
-            self.model.fit(train.matrix, show_progress=show_progress)
-        self._keep_factors(self.model, train.shape[1])
-        return self
+        return self._fit_implicit(
+            BayesianPersonalizedRanking, train, show_progress, learning_rate=self.learning_rate
+        )
 
 
 class BlendScorer(Scorer):
