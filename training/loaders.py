@@ -293,7 +293,7 @@ def _read_jsonl(path: Path, identity: Identity, report: LoadReport) -> _RawColum
         except (KeyError, TypeError, AttributeError):
             malformed += 1
             continue
-        if not all(isinstance(v, str) for v in (kind, visitor, stamp)):
+        if type(kind) is not str or type(visitor) is not str or type(stamp) is not str:
             malformed += 1
             continue
         if item is None:
