@@ -1,0 +1,201 @@
+"""Sessions: building and splitting by the published protocol, next-item metrics, and
+every session recommender recovering a planted transition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.sessions import (
+    ALSParams,
+    ItemKNNParams,
+    RecentParams,
+    SessionBatch,
+    SessionConfig,
+    SessionKNNParams,
+    Sessions,
+    TransitionParams,
+    build_sessions,
+    conservative_ranks,
+    evaluate_next_item,
+    filter_sessions,
+    fit_session_model,
+    next_item_cases,
+    next_item_metrics,
+    recommend_session,
+    score_sessions,
+    session_split,
+    split_sessions,
+)
+
+HOUR = 3600.0
+T0 = 1_440_000_000.0
+DATA = Path(__file__).resolve().parents[2].parent / "shared/data/retailrocket/events.csv.gz"
+
+
+def as_lists(sessions: Sessions) -> list[list[str]]:
+    return [list(sessions.items[sessions.session(s)]) for s in range(len(sessions))]
+
+
+def make_sessions(lists: list[list[int]], n_items: int, start: float = T0) -> Sessions:
+    """Sessions of item rows, one per list, an hour apart, a minute between events."""
+    items = np.concatenate([np.asarray(s, np.int32) for s in lists])
+    times = np.concatenate(
+        [start + n * HOUR * 2 + 60.0 * np.arange(len(s)) for n, s in enumerate(lists)]
+    )
+    return Sessions(
+        item=items,
+        time=times,
+        offsets=np.concatenate(([0], np.cumsum([len(s) for s in lists]))).astype(np.int64),
+        visitor=np.arange(len(lists), dtype=np.int32),
+        items=np.array([f"i{n}" for n in range(n_items)]),
+    )
+
+
+def test_sessions_cut_after_an_hour_of_inactivity_and_drop_consecutive_repeats(make_log) -> None:
+    log = make_log(
+        [
+            ("v", "a", T0, "product_view"),
+            ("v", "a", T0 + 10, "product_view"),  # consecutive repeat: dropped
+            ("v", "b", T0 + 20, "product_view"),
+            ("v", "a", T0 + 30, "product_view"),  # not consecutive: kept
+            ("v", "x", T0 + 30 + HOUR, "add_to_cart"),  # exactly 1 h: no cut; not a view
+            ("v", "c", T0 + 30 + 2 * HOUR, "product_view"),  # 1 h after the cart: no cut
+            ("v", "d", T0 + 30 + 3 * HOUR + 1, "product_view"),  # 1 h + 1 s: cut
+            ("w", "b", T0 + 5, "product_view"),
+        ]
+    )
+    sessions = build_sessions(log)
+    assert as_lists(sessions) == [["a", "b", "a", "c"], ["b"], ["d"]]
+    assert list(sessions.starts) == sorted(sessions.starts)
+
+
+def test_filtering_repeats_until_nothing_changes() -> None:
+    # x has 1 event and goes; that leaves [r] of length 1, which goes; r is then down
+    # to 4 events and goes; that leaves four sessions [a], which go. [a, b] x 5 stays.
+    names = ["a", "b", "r", "x"]
+    lists = [["x", "r"]] + [["r", "a"]] * 4 + [["a", "b"]] * 5
+    sessions = make_sessions([[names.index(i) for i in s] for s in lists], len(names))
+    kept, rounds = filter_sessions(sessions, min_length=2, min_item_support=5)
+    assert as_lists(kept) == [["i0", "i1"]] * 5  # a, b
+    assert rounds == 4
+
+
+def test_filtering_keeps_a_stable_log_unchanged() -> None:
+    sessions = make_sessions([[0, 1]] * 5, 2)
+    kept, rounds = filter_sessions(sessions)
+    assert rounds == 1 and kept.n_events == 10
+
+
+def test_a_session_running_over_the_cutoff_stays_in_train_cut_there() -> None:
+    sessions = make_sessions([[0, 1, 2], [1, 2]], 3, start=T0)
+    cutoff = T0 + 90.0  # inside the first session (events at +0, +60, +120)
+    train, test = split_sessions(sessions, cutoff)
+    assert [list(train.session(s)) for s in range(len(train))] == [[0, 1]]
+    assert [list(test.session(s)) for s in range(len(test))] == [[1, 2]]
+
+
+def test_test_items_missing_from_train_are_removed_then_short_sessions() -> None:
+    train = [[0, 1], [1, 2]]
+    test = [[0, 3, 1], [3, 2]]  # item 3 is new: [0, 1] stays, [2] goes
+    sessions = make_sessions(train + test, 4)
+    split = session_split(sessions, float(sessions.starts[2]))
+    assert list(split.train.items) == ["i0", "i1", "i2"]
+    assert [list(split.test.items[split.test.session(0)])] == [["i0", "i1"]]
+    assert len(split.test) == 1 and split.report["predictions"] == 1
+
+
+def test_next_item_cases_and_metrics_on_a_hand_example() -> None:
+    sessions = make_sessions([[0, 1, 2], [2, 0]], 3)
+    prefixes, targets = next_item_cases(sessions, max_history=50)
+    assert [
+        list(prefixes.item[prefixes.offsets[r] : prefixes.offsets[r + 1]])
+        for r in range(len(prefixes))
+    ] == [[0], [0, 1], [2]]
+    assert list(targets) == [1, 2, 0]
+    short, _ = next_item_cases(sessions, max_history=1)
+    assert list(short.item) == [0, 1, 2]
+    # Ranks 1, 3 and (tied with two others) 3: ties count against the target.
+    scores = np.array([[0.0, 9.0, 1.0], [5.0, 4.0, 3.0], [1.0, 1.0, 1.0]])
+    ranks = conservative_ranks(scores, np.array([1, 2, 0]))
+    assert list(ranks) == [1, 3, 3]
+    metrics = next_item_metrics(ranks, (1, 3))
+    assert metrics["recall@1"] == pytest.approx(1 / 3)
+    assert metrics["recall@3"] == pytest.approx(1.0)
+    assert metrics["mrr@3"] == pytest.approx((1 + 1 / 3 + 1 / 3) / 3)
+
+
+def test_recency_weights_favour_the_newest_item() -> None:
+    batch = SessionBatch.of([[3, 1, 3, 2]])
+    weights = batch.weights(0.5, 4).toarray()[0]
+    assert weights.tolist() == [0.0, 0.25, 1.0, 0.5 + 0.125]
+    assert batch.weights(0.0, 4).toarray()[0].tolist() == [0.0, 0.0, 1.0, 0.0]
+
+
+def planted_sessions(seed: int = 0) -> Sessions:
+    """Item 0 ("A") is always followed by item 1 ("B"); other items are random, and the
+    popular ones (2 … 5) are far more common than B."""
+    rng = np.random.default_rng(seed)
+    lists = []
+    for _ in range(400):
+        body = list(rng.choice(np.arange(2, 30), size=rng.integers(2, 5), p=None))
+        body += list(rng.choice(np.arange(2, 6), size=3))
+        if rng.random() < 0.3:
+            at = rng.integers(0, len(body))
+            body[at:at] = [0, 1]
+        lists.append(body)
+    return make_sessions(lists, 30)
+
+
+CONFIGS = {
+    "transitions": SessionConfig(transitions=TransitionParams()),
+    "item_knn": SessionConfig(transitions=None, item_knn=ItemKNNParams(neighbours=20)),
+    "session_knn": SessionConfig(transitions=None, session_knn=SessionKNNParams(neighbours=20)),
+    "als": SessionConfig(transitions=None, als=ALSParams(factors=8, iterations=5)),
+    "blend": SessionConfig(
+        transitions=TransitionParams(), session_knn=SessionKNNParams(), recent=RecentParams()
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_recommender_recovers_a_planted_transition(name: str) -> None:
+    train = planted_sessions()
+    model = fit_session_model(train, CONFIGS[name])
+    popular = fit_session_model(train, SessionConfig(transitions=None))
+    ids, _ = recommend_session(model, [7, 0], k=3)
+    assert 1 in ids and 0 not in ids  # B comes back; A, being viewed, never does
+    test = make_sessions([[9, 0, 1], [0, 1]] * 10, 30, start=T0 + 1e7)
+    result = evaluate_next_item(name, model, test, ks=(1,), latency_sample=5)
+    baseline = evaluate_next_item("popular", popular, test, ks=(1,), latency_sample=0)
+    assert result.metrics["recall@1"] > baseline.metrics["recall@1"]
+    assert result.metrics["recall@1"] >= 0.5 and result.latency_ms["p99"] > 0
+
+
+def test_batched_scores_equal_one_at_a_time() -> None:
+    model = fit_session_model(planted_sessions(), CONFIGS["blend"])
+    batch = SessionBatch.of([[0], [3, 4, 0], [7]])
+    together = score_sessions(model, batch)
+    for row in range(len(batch)):
+        alone = score_sessions(model, batch.rows(row, row + 1))
+        np.testing.assert_allclose(together[row], alone[0], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_retailrocket_sessions_match_the_published_preprocessing() -> None:
+    if not DATA.exists():
+        pytest.skip(f"{DATA} not present")
+    from training.loaders import load_events
+    from training.protocols import RETAILROCKET_SESSIONS_END
+
+    interactions, _ = load_events(DATA, "retailrocket")
+    sessions, _ = filter_sessions(build_sessions(interactions))
+    assert sessions.lengths.min() >= 2
+    assert np.bincount(sessions.item)[np.unique(sessions.item)].min() >= 5
+    train, test = split_sessions(sessions, RETAILROCKET_SESSIONS_END - 7 * 86_400)
+    # The reference script's train_full / test files on this log.
+    assert (len(train), train.n_events, len(np.unique(train.item))) == (196_234, 750_832, 36_824)
+    assert (len(test), test.n_events) == (8_036, 29_148)
+    assert train.time.max() < test.starts.min()

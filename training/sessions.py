@@ -1,0 +1,1044 @@
+"""Anonymous sessions: building them from a log, and next-item recommenders over them.
+
+Two halves, one module, because the service scores a visitor's session with the very
+function evaluation measures (:func:`score_sessions`, :func:`recommend_session`).
+
+Building (the protocol of Hidasi & Czapp 2023, ``hidasib/gru4rec_third_party_comparison``
+``retailrocket_preproc.py``):
+
+1. a visitor's events, sorted by (time, item), are cut into sessions wherever two
+   consecutive events are more than ``gap`` (1 h) apart; all event types take part in
+   the cut, as in the reference script, and only then are views kept;
+2. an item repeated right after itself is kept once (``i, i, j`` → ``i, j``;
+   ``i, j, i`` stays);
+3. sessions shorter than 2 and items with fewer than 5 events are dropped, in turn,
+   until neither drops anything;
+4. sessions starting at or after the cutoff are test; events before it are train
+   (a session running over the cutoff is cut there), and train sessions left shorter
+   than 2 are dropped;
+5. test items missing from train are removed, then test sessions shorter than 2.
+
+Recommenders: one :class:`SessionModel` holds every precomputed structure, and a session
+is scored as a weighted sum of parts, each a sparse row combination over the session's
+items ``s_1 … s_n`` (oldest first) with recency weights ``w_p = d^(n−p)`` (the last item
+weighs 1; ``d`` is the part's ``history_decay``):
+
+- ``transitions`` (sequential rules, Ludewig et al. 2019): ``T[i, j] = Σ 1 / gap^γ``
+  over train pairs where ``j`` follows ``i`` within ``steps`` positions;
+  ``score = Σ_p w_p T[s_p]``;
+- ``item_knn``: cosine of session co-occurrence, ``S[i, j] = c_ij / sqrt(c_i c_j)``,
+  each row pruned to its ``neighbours`` largest; ``score = Σ_p w_p S[s_p]``;
+- ``session_knn`` (V-SKNN): similarity to past sessions ``sim(n) = Σ_p w_p [s_p ∈ n]``
+  (over each item's ``sample`` most recent sessions, optionally divided by
+  ``sqrt(|n|)``), the ``neighbours`` most similar kept, ``score(j) = Σ_n sim(n) [j ∈ n]``;
+- ``als``: implicit ALS on the session × item matrix, the session folded in with
+  confidences ``alpha · w`` (:func:`training.scorers.als_fold_in`), ``score = x Yᵀ``;
+- ``recent``: the session's own items, ``score(s_p) = w_p``: visitors come back to items.
+
+Each part's row is scaled to a sum (or a maximum) of 1 before weighting, a small
+popularity term breaks ties, and
+the item being viewed (the last one) is never returned: the protocol removed
+consecutive repeats, and a shop does not recommend the page the visitor is on.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from training.interactions import Interactions
+from training.scorers import als_fold_in, top_k
+from training.threads import default_num_threads, single_threaded_blas
+
+# The protocol's constants (Hidasi & Czapp 2023, RetailRocket).
+SESSION_GAP_SECONDS = 3600.0
+MIN_SESSION_LENGTH = 2
+MIN_ITEM_SUPPORT = 5
+SECONDS_PER_DAY = 86_400.0
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Sessions as one ragged array: session ``s`` is ``item[offsets[s]:offsets[s + 1]]``.
+
+    Attributes
+    ----------
+    item : ndarray, shape (n_events,), int32
+        Index into ``items``; within a session, oldest first.
+    time : ndarray, shape (n_events,), float64
+        Epoch seconds, UTC.
+    offsets : ndarray, shape (n_sessions + 1,), int64
+        Session boundaries; every session has at least one event.
+    visitor : ndarray, shape (n_sessions,), int32
+        The visitor (an index into the source log's ``users``) of each session.
+    items : ndarray, shape (n_items,), str
+        External item ids.
+    """
+
+    item: np.ndarray
+    time: np.ndarray
+    offsets: np.ndarray
+    visitor: np.ndarray
+    items: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_events(self) -> int:
+        return len(self.item)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Events per session: int64, shape (n_sessions,)."""
+        return np.diff(self.offsets)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Time of each session's first event: float64, shape (n_sessions,)."""
+        return self.time[self.offsets[:-1]]
+
+    def session_of_event(self) -> np.ndarray:
+        """The session of each event: intp, shape (n_events,)."""
+        return np.repeat(np.arange(len(self)), self.lengths)
+
+    def session(self, index: int) -> np.ndarray:
+        """The items of one session, oldest first."""
+        return self.item[self.offsets[index] : self.offsets[index + 1]]
+
+    def select_events(self, keep: np.ndarray) -> Sessions:
+        """Keep the events where ``keep`` (bool, shape (n_events,)); sessions left empty
+        disappear, the rest keep their order."""
+        counts = np.bincount(self.session_of_event()[keep], minlength=len(self))
+        alive = counts > 0
+        return Sessions(
+            item=self.item[keep],
+            time=self.time[keep],
+            offsets=np.concatenate(([0], np.cumsum(counts[alive]))).astype(np.int64),
+            visitor=self.visitor[alive],
+            items=self.items,
+        )
+
+    def select_sessions(self, keep: np.ndarray) -> Sessions:
+        """Keep the sessions where ``keep`` (bool, shape (n_sessions,)), in order."""
+        return self.select_events(np.repeat(keep, self.lengths))
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for reports: events, sessions, distinct items, length mean and max."""
+        lengths = self.lengths
+        return {
+            "events": self.n_events,
+            "sessions": len(self),
+            "items": len(np.unique(self.item)),
+            "mean_length": round(float(lengths.mean()), 3) if len(self) else 0.0,
+            "max_length": int(lengths.max(initial=0)),
+        }
+
+
+def build_sessions(
+    interactions: Interactions,
+    *,
+    gap_seconds: float = SESSION_GAP_SECONDS,
+    event_types: tuple[str, ...] = ("product_view",),
+) -> Sessions:
+    """Cut each visitor's events into sessions and keep ``event_types``, repeats removed.
+
+    Steps 1 and 2 of the module docstring. Events sort by (visitor, time, item), items by
+    their numeric id when every id is a number (as the reference script sorts them);
+    a gap of exactly ``gap_seconds`` does not cut, one millisecond more does.
+
+    Parameters
+    ----------
+    interactions : Interactions
+    gap_seconds : float
+        Inactivity that ends a session; every event type counts as activity.
+    event_types : tuple of str
+        Event types that make up sessions.
+
+    Returns
+    -------
+    Sessions
+        Ordered by start time (ties by visitor); item codes as in ``interactions``.
+    """
+    item_rank = _numeric_rank(interactions.items)[interactions.item]
+    order = np.lexsort((item_rank, interactions.time, interactions.user))
+    user = interactions.user[order]
+    # Whole milliseconds, so that "more than one hour" is exact.
+    millis = np.round(interactions.time[order] * 1000.0).astype(np.int64)
+    cut = np.ones(len(order), dtype=bool)
+    cut[1:] = (user[1:] != user[:-1]) | (np.diff(millis) > round(gap_seconds * 1000.0))
+    session = np.cumsum(cut) - 1
+    wanted = interactions.event_mask(event_types)[order]
+    kept, session = order[wanted], session[wanted]
+    item = interactions.item[kept]
+    repeat = np.zeros(len(kept), dtype=bool)
+    repeat[1:] = (session[1:] == session[:-1]) & (item[1:] == item[:-1])
+    kept, session = kept[~repeat], session[~repeat]
+    return _from_sorted_events(interactions, kept, session)
+
+
+def _numeric_rank(labels: np.ndarray) -> np.ndarray:
+    """Rank of each label: by integer value when all are integers, else as text."""
+    try:
+        keys = labels.astype(np.int64)
+    except ValueError:
+        keys = labels
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[np.argsort(keys, kind="stable")] = np.arange(len(labels))
+    return rank
+
+
+def _from_sorted_events(
+    interactions: Interactions, events: np.ndarray, session: np.ndarray
+) -> Sessions:
+    """Sessions from event indices grouped by non-decreasing session number."""
+    starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]]) if len(session) else []
+    offsets = np.append(np.asarray(starts, dtype=np.int64), len(events))
+    grouped = Sessions(
+        item=interactions.item[events],
+        time=interactions.time[events],
+        offsets=offsets,
+        visitor=interactions.user[events[offsets[:-1]]].astype(np.int32),
+        items=interactions.items,
+    )
+    return _order_by_start(grouped)
+
+
+def _order_by_start(sessions: Sessions) -> Sessions:
+    """The same sessions, ordered by start time (session-kNN samples the most recent)."""
+    order = np.lexsort((sessions.visitor, sessions.starts))
+    lengths = sessions.lengths[order]
+    starts = sessions.offsets[:-1][order]
+    events = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    events += np.arange(len(events))
+    return Sessions(
+        item=sessions.item[events],
+        time=sessions.time[events],
+        offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+        visitor=sessions.visitor[order],
+        items=sessions.items,
+    )
+
+
+def filter_sessions(
+    sessions: Sessions,
+    *,
+    min_length: int = MIN_SESSION_LENGTH,
+    min_item_support: int = MIN_ITEM_SUPPORT,
+) -> tuple[Sessions, int]:
+    """Drop short sessions, then rare items, in turn until neither drops anything.
+
+    Dropping an item can shorten a session below ``min_length``, and dropping that
+    session can take an item below ``min_item_support``, hence the loop. Repeats that
+    become consecutive when an item between them goes are kept, as in the reference.
+
+    Parameters
+    ----------
+    sessions : Sessions
+    min_length : int
+        Fewest events a session keeps.
+    min_item_support : int
+        Fewest events (over all sessions) an item keeps.
+
+    Returns
+    -------
+    sessions : Sessions
+    rounds : int
+        Passes made, the last of which changed nothing.
+    """
+    rounds = 0
+    while True:
+        rounds += 1
+        before = sessions.n_events
+        sessions = sessions.select_sessions(sessions.lengths >= min_length)
+        support = np.bincount(sessions.item, minlength=len(sessions.items))
+        sessions = sessions.select_events(support[sessions.item] >= min_item_support)
+        if sessions.n_events == before:
+            return sessions, rounds
+
+
+def split_sessions(
+    sessions: Sessions, cutoff: float, *, min_length: int = MIN_SESSION_LENGTH
+) -> tuple[Sessions, Sessions]:
+    """Train: events before ``cutoff``; test: sessions starting at or after it.
+
+    Step 4 of the module docstring. A session that starts before the cutoff and runs
+    past it stays in train, cut at the cutoff (the reference keeps ``Time < tsplit``).
+
+    Parameters
+    ----------
+    sessions : Sessions
+    cutoff : float
+        Epoch seconds, UTC.
+    min_length : int
+        Train sessions shorter than this after the cut are dropped.
+
+    Returns
+    -------
+    train, test : Sessions
+        Same item codes as ``sessions``.
+    """
+    test = sessions.select_sessions(sessions.starts >= cutoff)
+    train = sessions.select_events(sessions.time < cutoff)
+    train = train.select_sessions(train.lengths >= min_length)
+    return train, test
+
+
+def restrict_items(
+    sessions: Sessions, vocabulary: np.ndarray, *, min_length: int = MIN_SESSION_LENGTH
+) -> Sessions:
+    """Recode ``sessions`` to rows of ``vocabulary``, dropping unknown items, then short
+    sessions.
+
+    Parameters
+    ----------
+    sessions : Sessions
+    vocabulary : ndarray, shape (n_items,), int
+        Item codes of ``sessions`` that become rows ``0 … n_items − 1``, in this order.
+    min_length : int
+
+    Returns
+    -------
+    Sessions
+        ``items`` is ``sessions.items[vocabulary]``.
+    """
+    row_of = np.full(len(sessions.items), -1, dtype=np.int32)
+    row_of[vocabulary] = np.arange(len(vocabulary), dtype=np.int32)
+    known = row_of[sessions.item] >= 0
+    kept = sessions.select_events(known)
+    kept = replace(kept, item=row_of[kept.item], items=sessions.items[vocabulary])
+    return kept.select_sessions(kept.lengths >= min_length)
+
+
+@dataclass
+class SessionSplit:
+    """Train and test sessions over the train items (rows ``0 … n_items − 1``).
+
+    Attributes
+    ----------
+    train, test : Sessions
+    cutoff : float
+        Epoch seconds, UTC: test sessions start at or after it.
+    report : dict
+        Counts at each step, for the report.
+    """
+
+    train: Sessions
+    test: Sessions
+    cutoff: float
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.train.items)
+
+
+def session_split(sessions: Sessions, cutoff: float) -> SessionSplit:
+    """Steps 4 and 5: split at ``cutoff`` and recode both sides to the train items.
+
+    Parameters
+    ----------
+    sessions : Sessions
+        Filtered (:func:`filter_sessions`).
+    cutoff : float
+        Epoch seconds, UTC.
+
+    Returns
+    -------
+    SessionSplit
+    """
+    train, test = split_sessions(sessions, cutoff)
+    vocabulary = np.unique(train.item)
+    train_rows = restrict_items(train, vocabulary)
+    test_rows = restrict_items(test, vocabulary)
+    report = {
+        "cutoff": cutoff,
+        "train": train_rows.stats(),
+        "test_before_item_filter": test.stats(),
+        "test": test_rows.stats(),
+        "predictions": int(test_rows.n_events - len(test_rows)),
+    }
+    return SessionSplit(train_rows, test_rows, cutoff, report)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class SessionBatch:
+    """Sessions (or session prefixes) to score: row ``r`` is
+    ``item[offsets[r]:offsets[r + 1]]``, oldest first, in model item rows.
+
+    Attributes
+    ----------
+    item : ndarray, shape (total,), int32
+    offsets : ndarray, shape (b + 1,), int64
+    """
+
+    item: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def of(cls, sessions: Sequence[Sequence[int] | np.ndarray]) -> SessionBatch:
+        """A batch from a list of item-row lists."""
+        lengths = [len(s) for s in sessions]
+        items = np.concatenate([np.asarray(s, np.int32) for s in sessions]) if sessions else []
+        return cls(np.asarray(items, np.int32), np.concatenate(([0], np.cumsum(lengths))))
+
+    def rows(self, start: int, stop: int) -> SessionBatch:
+        """Rows ``start … stop − 1`` as their own batch."""
+        lo, hi = self.offsets[start], self.offsets[stop]
+        return SessionBatch(self.item[lo:hi], self.offsets[start : stop + 1] - lo)
+
+    def last_items(self) -> np.ndarray:
+        """The newest item of each row (rows must be non-empty): int32, shape (b,)."""
+        return self.item[self.offsets[1:] - 1]
+
+    def weights(self, decay: float, n_items: int) -> sp.csr_matrix:
+        """Recency-weighted rows: ``Q[r, s_p] = Σ decay^(n − p)`` over the positions ``p``
+        of item ``s_p`` in row ``r`` of length ``n`` (the newest weighs 1).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix, shape (b, n_items), float32
+            ``decay = 0`` keeps only the newest item.
+        """
+        lengths = np.diff(self.offsets)
+        row = np.repeat(np.arange(len(self)), lengths)
+        age = self.offsets[1:][row] - 1 - np.arange(len(self.item))
+        data = np.power(np.float32(decay), age.astype(np.float32))
+        matrix = sp.csr_matrix((data, (row, self.item)), shape=(len(self), n_items))
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        return matrix
+
+
+def next_item_cases(sessions: Sessions, max_history: int) -> tuple[SessionBatch, np.ndarray]:
+    """Every next-item prediction in ``sessions``: each prefix and the item after it.
+
+    A session ``s_1 … s_n`` gives ``n − 1`` cases, ``(s_1 … s_t) → s_{t+1}``; prefixes
+    keep their newest ``max_history`` items.
+
+    Returns
+    -------
+    prefixes : SessionBatch
+        ``Σ (n − 1)`` rows.
+    targets : ndarray, shape (Σ (n − 1),), int32
+    """
+    first = np.zeros(sessions.n_events, dtype=bool)
+    first[sessions.offsets[:-1]] = True
+    target_at = np.flatnonzero(~first)
+    session_start = sessions.offsets[:-1][sessions.session_of_event()[target_at]]
+    start = np.maximum(session_start, target_at - max_history)
+    lengths = target_at - start
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    index = np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return SessionBatch(sessions.item[index], offsets), sessions.item[target_at]
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class TransitionParams:
+    """Sequential rules: ``T[i, j] = Σ r · gap^(−gap_power)`` over pairs ``i → j`` at
+    most ``steps`` positions apart in a train session (Ludewig et al.'s SR: 10 steps,
+    1/gap), plus ``backward`` times the same for ``j → i`` (1 makes them symmetric
+    association rules). ``r = 2^(−age / half_life_days)`` with ``age`` the days from the
+    pair's later event to the end of train (0: no decay; catalogues change).
+    ``history_decay`` 0 scores from the last item only."""
+
+    weight: float = 1.0
+    steps: int = 10
+    gap_power: float = 1.0
+    history_decay: float = 0.0
+    backward: float = 0.0
+    half_life_days: float = 0.0
+
+
+@dataclass(frozen=True)
+class ItemKNNParams:
+    """Cosine of session co-occurrence, ``neighbours`` kept per item."""
+
+    weight: float = 1.0
+    neighbours: int = 200
+    history_decay: float = 0.5
+
+
+@dataclass(frozen=True)
+class SessionKNNParams:
+    """V-SKNN: ``neighbours`` past sessions among each item's ``sample`` most recent;
+    ``normalize`` divides a neighbour's similarity by ``sqrt(its length)``, and
+    ``half_life_days`` (0: off) multiplies it by ``2^(−age / half_life_days)``, ``age``
+    the days from the neighbour's start to the end of train (STAN's session recency)."""
+
+    weight: float = 1.0
+    neighbours: int = 100
+    sample: int = 500
+    history_decay: float = 0.7
+    normalize: bool = True
+    half_life_days: float = 0.0
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """implicit ALS on session × item (binary), folded in with confidences ``alpha · w``."""
+
+    weight: float = 1.0
+    factors: int = 64
+    regularization: float = 1.0
+    alpha: float = 20.0
+    iterations: int = 15
+    history_decay: float = 0.7
+    random_state: int = 42
+
+
+@dataclass(frozen=True)
+class RecentParams:
+    """The session's own earlier items, newest first."""
+
+    weight: float = 1.0
+    history_decay: float = 0.5
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Which parts a session model blends, with their parameters (``None``: not used).
+
+    Attributes
+    ----------
+    transitions, item_knn, session_knn, als, recent : params or None
+    scaling : {"sum", "max"}
+        Each part's row is divided by its sum of absolute values (a distribution over
+        items) or by its maximum before weighting. ``sum`` keeps a part whose mass is
+        spread over many candidates from being outweighed by one that puts it all on the
+        session's own items (session-kNN does); it measured better on the validation week.
+    popularity_tiebreak : float
+        Weight of train popularity (scaled to a maximum of 1), so that items no part
+        scores are ranked by popularity rather than arbitrarily.
+    exclude_current : bool
+        Never return the session's newest item.
+    max_history : int
+        Newest items of a session that are scored; older ones weigh ``≤ d^max_history``.
+    """
+
+    transitions: TransitionParams | None = field(default_factory=TransitionParams)
+    item_knn: ItemKNNParams | None = None
+    session_knn: SessionKNNParams | None = None
+    als: ALSParams | None = None
+    recent: RecentParams | None = None
+    scaling: Literal["sum", "max"] = "sum"
+    popularity_tiebreak: float = 1e-3
+    exclude_current: bool = True
+    max_history: int = 50
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, unused parts left out."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass
+class SessionModel:
+    """Everything :func:`score_sessions` needs; numpy and scipy arrays only.
+
+    Attributes
+    ----------
+    config : SessionConfig
+    items : ndarray, shape (n_items,), str
+        External id of each item row.
+    popularity : ndarray, shape (n_items,), float32
+        Train events per item over the most, in ``[0, 1]``.
+    transitions : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
+    item_similarity : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
+    session_items : scipy.sparse.csr_matrix, shape (n_sessions, n_items), float32, or None
+        Binary, a row per train session.
+    item_sessions : scipy.sparse.csr_matrix, shape (n_items, n_sessions), float32, or None
+        Each item's ``sample`` most recent sessions, valued ``1 / sqrt(length)`` when
+        normalising, else 1.
+    item_factors : ndarray, shape (n_items, f), float32, or None
+    gram : ndarray, shape (f, f), float64, or None
+        ``YᵀY``.
+    fit_seconds : dict of str to float
+        Per part.
+    """
+
+    config: SessionConfig
+    items: np.ndarray
+    popularity: np.ndarray
+    transitions: sp.csr_matrix | None = None
+    item_similarity: sp.csr_matrix | None = None
+    session_items: sp.csr_matrix | None = None
+    item_sessions: sp.csr_matrix | None = None
+    item_factors: np.ndarray | None = None
+    gram: np.ndarray | None = None
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+
+def fit_session_model(
+    train: Sessions, config: SessionConfig, *, show_progress: bool = False
+) -> SessionModel:
+    """Precompute every part ``config`` uses from train sessions (item rows as model rows).
+
+    Parameters
+    ----------
+    train : Sessions
+        Item codes ``0 … len(train.items) − 1``.
+    config : SessionConfig
+    show_progress : bool
+        ALS's progress bar.
+
+    Returns
+    -------
+    SessionModel
+    """
+    n_items = len(train.items)
+    counts = np.bincount(train.item, minlength=n_items).astype(np.float32)
+    model = SessionModel(config, train.items, counts / max(counts.max(initial=0), 1.0))
+    binary = _session_item_matrix(train, n_items)
+    steps = {
+        "transitions": lambda p: setattr(model, "transitions", fit_transitions(train, n_items, p)),
+        "item_knn": lambda p: setattr(
+            model, "item_similarity", fit_item_cosine(binary, p.neighbours)
+        ),
+        "session_knn": lambda p: _fit_session_index(model, binary, train.starts, p),
+        "als": lambda p: _fit_als(model, binary, p, show_progress),
+    }
+    for name, fit in steps.items():
+        params = getattr(config, name)
+        if params is not None and params.weight:
+            started = clock.perf_counter()
+            fit(params)
+            model.fit_seconds[name] = round(clock.perf_counter() - started, 3)
+    return model
+
+
+def _session_item_matrix(sessions: Sessions, n_items: int) -> sp.csr_matrix:
+    """Binary session × item: 1 where the item is in the session (repeats count once)."""
+    rows = sessions.session_of_event()
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, sessions.item)), shape=(len(sessions), n_items)
+    )
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def fit_transitions(sessions: Sessions, n_items: int, params: TransitionParams) -> sp.csr_matrix:
+    """Sequential rules (:class:`TransitionParams`): ``T[i, j]`` sums the weights of the
+    train pairs where ``j`` comes ``gap ≤ steps`` positions after ``i`` in one session.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n_items, n_items), float32
+    """
+    session = sessions.session_of_event()
+    recency = _recency(sessions.time, params.half_life_days)
+    rows, cols, vals = [], [], []
+    for gap in range(1, params.steps + 1):
+        same = np.flatnonzero(session[gap:] == session[:-gap])
+        weight = recency[same + gap] * np.float32(gap ** (-params.gap_power))
+        rows.append(sessions.item[same])
+        cols.append(sessions.item[same + gap])
+        vals.append(weight)
+        if params.backward:
+            rows.append(sessions.item[same + gap])
+            cols.append(sessions.item[same])
+            vals.append(weight * np.float32(params.backward))
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _recency(times: np.ndarray, half_life_days: float) -> np.ndarray:
+    """``2^(−(T − t) / half_life)`` with ``T`` the latest of ``times``; 1 when the
+    half-life is 0. float32, same shape."""
+    if not half_life_days or len(times) == 0:
+        return np.ones(len(times), dtype=np.float32)
+    age_days = (times.max() - times) / SECONDS_PER_DAY
+    return np.exp2(-age_days / half_life_days).astype(np.float32)
+
+
+def fit_item_cosine(session_items: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
+    """``S[i, j] = c_ij / sqrt(c_i c_j)`` for ``i ≠ j``, where ``c_ij`` counts the
+    sessions holding both and ``c_i`` those holding ``i``; each row keeps its
+    ``neighbours`` largest.
+
+    Parameters
+    ----------
+    session_items : scipy.sparse.csr_matrix, shape (n_sessions, n_items)
+        Binary.
+    neighbours : int
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n_items, n_items), float32
+    """
+    by_item = session_items.T.tocsr()
+    cooc = (by_item @ session_items).tocsr()
+    cooc.setdiag(0)
+    cooc.eliminate_zeros()
+    norm = 1.0 / np.sqrt(np.maximum(by_item.getnnz(axis=1), 1)).astype(np.float32)
+    cosine = sp.diags(norm) @ cooc @ sp.diags(norm)
+    return keep_top_per_row(sp.csr_matrix(cosine, dtype=np.float32), neighbours)
+
+
+def _fit_session_index(
+    model: SessionModel, session_items: sp.csr_matrix, starts: np.ndarray, params: SessionKNNParams
+) -> None:
+    model.session_items = session_items
+    index = session_items.T.tocsr()
+    index.sort_indices()
+    # Sessions are ordered by start, so a row's last entries are its newest sessions.
+    row = np.repeat(np.arange(index.shape[0]), np.diff(index.indptr))
+    from_end = index.indptr[row + 1] - np.arange(index.nnz)
+    keep = from_end <= params.sample
+    index = sp.csr_matrix((index.data[keep], (row[keep], index.indices[keep])), shape=index.shape)
+    weight = _recency(starts, params.half_life_days)
+    if params.normalize:
+        lengths = np.diff(session_items.indptr).astype(np.float32)
+        weight /= np.sqrt(np.maximum(lengths, 1.0))
+    model.item_sessions = sp.csr_matrix(index @ sp.diags(weight), dtype=np.float32)
+
+
+def _fit_als(
+    model: SessionModel, session_items: sp.csr_matrix, params: ALSParams, show_progress: bool
+) -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    # implicit checks the BLAS thread count when a model is made: pin it first.
+    with single_threaded_blas():
+        als = AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            alpha=params.alpha,
+            iterations=params.iterations,
+            random_state=params.random_state,
+            num_threads=default_num_threads(),
+        )
+        als.fit(session_items, show_progress=show_progress)
+    model.item_factors = np.asarray(als.item_factors, dtype=np.float32)
+    model.gram = model.item_factors.T.astype(np.float64) @ model.item_factors
+
+
+def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """The ``k`` largest entries of each row (ties: the lower column), the rest dropped.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix, shape (m, n)
+    k : int
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (m, n), same dtype
+    """
+    matrix = sp.csr_matrix(matrix)
+    row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((matrix.indices, -matrix.data, row))
+    rank = np.arange(matrix.nnz) - matrix.indptr[row[order]]
+    keep = np.sort(order[rank < k])
+    return sp.csr_matrix((matrix.data[keep], (row[keep], matrix.indices[keep])), shape=matrix.shape)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score_sessions(model: SessionModel, batch: SessionBatch) -> np.ndarray:
+    """Scores of every item for each session in ``batch`` (module docstring formulas).
+
+    Parameters
+    ----------
+    model : SessionModel
+    batch : SessionBatch
+        Non-empty rows of item rows, oldest first; at most ``config.max_history`` of
+        each row's newest items are used by the caller's choice (:func:`recommend_session`
+        and :func:`next_item_cases` cut them).
+
+    Returns
+    -------
+    ndarray, shape (b, n_items), float32
+        Higher is better; the newest item of each row is ``-inf`` when
+        ``config.exclude_current``.
+    """
+    config = model.config
+    total = np.repeat(
+        config.popularity_tiebreak * model.popularity[None, :], len(batch), axis=0
+    ).astype(np.float32)
+    for name, part in _PARTS.items():
+        params = getattr(config, name)
+        if params is None or not params.weight:
+            continue
+        scores = part(model, batch, params)
+        magnitude = np.abs(scores)
+        scale = (magnitude.sum if config.scaling == "sum" else magnitude.max)(axis=1, keepdims=True)
+        total += scores * (params.weight / np.where(scale > 0, scale, 1.0))
+    if config.exclude_current:
+        total[np.arange(len(batch)), batch.last_items()] = -np.inf
+    return total
+
+
+def recommend_session(
+    model: SessionModel, items: Sequence[int] | np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` item rows for one session: the call the service makes.
+
+    Parameters
+    ----------
+    model : SessionModel
+    items : sequence of int
+        The session's item rows, oldest first (unknown items already dropped); only the
+        newest ``config.max_history`` are used.
+    k : int
+
+    Returns
+    -------
+    ids : ndarray, shape (k,), int32
+        Best first; ``-1`` past the last item that may be returned.
+    scores : ndarray, shape (k,), float32
+    """
+    items = np.asarray(items, dtype=np.int32)[-model.config.max_history :]
+    if len(items) == 0:
+        ranked = np.argsort(-model.popularity, kind="stable")[:k].astype(np.int32)
+        return ranked, model.popularity[ranked]
+    batch = SessionBatch(items, np.array([0, len(items)], dtype=np.int64))
+    ids, values = top_k(score_sessions(model, batch), k)
+    return ids[0], values[0]
+
+
+def _transition_scores(
+    model: SessionModel, batch: SessionBatch, params: TransitionParams
+) -> np.ndarray:
+    query = batch.weights(params.history_decay, model.n_items)
+    return (query @ model.transitions).toarray()
+
+
+def _item_knn_scores(model: SessionModel, batch: SessionBatch, params: ItemKNNParams) -> np.ndarray:
+    query = batch.weights(params.history_decay, model.n_items)
+    return (query @ model.item_similarity).toarray()
+
+
+def _session_knn_scores(
+    model: SessionModel, batch: SessionBatch, params: SessionKNNParams
+) -> np.ndarray:
+    query = batch.weights(params.history_decay, model.n_items)
+    similarity = keep_top_per_row((query @ model.item_sessions).tocsr(), params.neighbours)
+    return (similarity @ model.session_items).toarray()
+
+
+def _als_scores(model: SessionModel, batch: SessionBatch, params: ALSParams) -> np.ndarray:
+    query = batch.weights(params.history_decay, model.n_items)
+    vectors = als_fold_in(
+        model.item_factors, model.gram, query, params.regularization, params.alpha
+    )
+    return vectors @ model.item_factors.T
+
+
+def _recent_scores(model: SessionModel, batch: SessionBatch, params: RecentParams) -> np.ndarray:
+    return batch.weights(params.history_decay, model.n_items).toarray()
+
+
+_PARTS = {
+    "transitions": _transition_scores,
+    "item_knn": _item_knn_scores,
+    "session_knn": _session_knn_scores,
+    "als": _als_scores,
+    "recent": _recent_scores,
+}
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class NextItemResult:
+    """One model's next-item evaluation.
+
+    Attributes
+    ----------
+    name : str
+    config : dict
+    metrics : dict of str to float
+        ``recall@k`` and ``mrr@k`` averaged over predictions.
+    predictions, sessions : int
+    fit_seconds : float
+    score_seconds : float
+        Batched scoring of every prediction.
+    latency_ms : dict of str to float
+        One session at a time through :func:`recommend_session`: ``p50``, ``p99``.
+    """
+
+    name: str
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    predictions: int
+    sessions: int
+    fit_seconds: float
+    score_seconds: float
+    latency_ms: dict[str, float]
+
+
+def conservative_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Rank of each target: ``|{j : score_j ≥ score_target}|``, so ties count against it.
+
+    GRU4Rec's evaluation (``mode='conservative'``): a model that gives many items the
+    same score gains nothing from the order they happen to be in.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (b, n_items), float
+    targets : ndarray, shape (b,), int
+
+    Returns
+    -------
+    ndarray, shape (b,), int64
+        From 1.
+    """
+    target_scores = scores[np.arange(len(targets)), targets]
+    return (scores >= target_scores[:, None]).sum(axis=1).astype(np.int64)
+
+
+def next_item_metrics(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
+    """Recall@k = mean of ``[rank ≤ k]``; MRR@k = mean of ``[rank ≤ k] / rank``."""
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = ranks <= k
+        out[f"recall@{k}"] = float(hit.mean()) if len(ranks) else 0.0
+        out[f"mrr@{k}"] = float((hit / ranks).mean()) if len(ranks) else 0.0
+    return out
+
+
+def evaluate_next_item(
+    name: str,
+    model: SessionModel,
+    sessions: Sessions,
+    *,
+    ks: tuple[int, ...] = (20,),
+    batch_size: int = 256,
+    latency_sample: int = 500,
+    show_progress: bool = False,
+) -> NextItemResult:
+    """Score every next-item prediction of ``sessions`` (all train items ranked).
+
+    Parameters
+    ----------
+    name : str
+    model : SessionModel
+    sessions : Sessions
+        In the model's item rows.
+    ks : tuple of int
+    batch_size : int
+        Predictions scored together (dense ``batch_size × n_items`` blocks).
+    latency_sample : int
+        Predictions also timed one by one through :func:`recommend_session`.
+    show_progress : bool
+
+    Returns
+    -------
+    NextItemResult
+    """
+    prefixes, targets = next_item_cases(sessions, model.config.max_history)
+    ranks = np.empty(len(targets), dtype=np.int64)
+    started = clock.perf_counter()
+    for start, stop in _chunks(len(targets), batch_size, name, show_progress):
+        scores = score_sessions(model, prefixes.rows(start, stop))
+        ranks[start:stop] = conservative_ranks(scores, targets[start:stop])
+    scored = clock.perf_counter() - started
+    return NextItemResult(
+        name=name,
+        config=model.config.to_dict(),
+        metrics=next_item_metrics(ranks, ks),
+        predictions=len(targets),
+        sessions=len(sessions),
+        fit_seconds=round(sum(model.fit_seconds.values()), 3),
+        score_seconds=round(scored, 3),
+        latency_ms=time_recommend(model, prefixes, latency_sample),
+    )
+
+
+def _chunks(count: int, size: int, name: str, show: bool) -> Iterator[tuple[int, int]]:
+    for start in tqdm(range(0, count, size), desc=f"score {name}", disable=not show):
+        yield start, min(start + size, count)
+
+
+def time_recommend(
+    model: SessionModel, prefixes: SessionBatch, sample: int, k: int = 20, seed: int = 0
+) -> dict[str, float]:
+    """Milliseconds per :func:`recommend_session` call over a fixed random sample of
+    prefixes: ``{"p50": …, "p99": …}`` (empty when there are none)."""
+    if sample <= 0 or len(prefixes) == 0:
+        return {}
+    rows = np.random.default_rng(seed).choice(len(prefixes), min(sample, len(prefixes)), False)
+    times = np.empty(len(rows))
+    with single_threaded_blas():
+        for n, row in enumerate(rows):
+            items = prefixes.item[prefixes.offsets[row] : prefixes.offsets[row + 1]]
+            started = clock.perf_counter()
+            recommend_session(model, items, k)
+            times[n] = clock.perf_counter() - started
+    p50, p99 = np.percentile(times * 1000.0, [50, 99])
+    return {"p50": round(float(p50), 3), "p99": round(float(p99), 3)}
+
+
+def sample_sessions(sessions: Sessions, count: int | None, seed: int = 0) -> Sessions:
+    """A fixed random ``count`` of the sessions (all when ``count`` is None or larger)."""
+    if count is None or count >= len(sessions):
+        return sessions
+    keep = np.zeros(len(sessions), dtype=bool)
+    keep[np.random.default_rng(seed).choice(len(sessions), count, replace=False)] = True
+    return sessions.select_sessions(keep)
+
+
+@dataclass
+class SessionReport:
+    """A next-item evaluation: how the sessions were built and split, and each model."""
+
+    split: dict[str, Any]
+    results: list[NextItemResult] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        """The split's counts and one row per model."""
+        train, test = self.split["train"], self.split["test"]
+        lines = [
+            f"# Session next-item evaluation ({self.data.get('evaluated_on', 'test')})",
+            "",
+            f"Train: {train['sessions']:,} sessions, {train['events']:,} events, "
+            f"{train['items']:,} items. Test: {test['sessions']:,} sessions, "
+            f"{test['events']:,} events, {self.split['predictions']:,} predictions "
+            "(every train item ranked, ties counted against the target).",
+            "",
+            "| model | recall@20 | mrr@20 | fit s | score s | ms p50 | ms p99 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            lines.append(
+                f"| {r.name} | {r.metrics['recall@20']:.4f} | {r.metrics['mrr@20']:.4f} | "
+                f"{r.fit_seconds:.1f} | {r.score_seconds:.1f} | "
+                f"{r.latency_ms.get('p50', float('nan')):.2f} | "
+                f"{r.latency_ms.get('p99', float('nan')):.2f} |"
+            )
+        lines += ["", "| model | configuration |", "|---|---|"]
+        lines += [f"| {r.name} | `{r.config}` |" for r in self.results]
+        return "\n".join(lines) + "\n"
