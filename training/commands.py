@@ -223,7 +223,7 @@ def train(source: DataRequest, models_dir: Path, search: int) -> None:
 )
 @click.option(
     "--protocol",
-    type=click.Choice(["split", "retailrocket-top-n"]),
+    type=click.Choice(["split", "retailrocket-top-n", "retailrocket-sessions"]),
     default="split",
     show_default=True,
     help="split: the train command's evaluation; or a named "
@@ -233,13 +233,15 @@ def evaluate(source: DataRequest, out: Path, protocol: str) -> None:
     """Evaluate the model and the baselines on a time split; keep no model."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if protocol != "split":
-        from training.protocols import PROTOCOLS
+        # The named protocols fix their own split and models (training/protocols.py,
+        # whose own command line has the extra flags); this runs them on --events.
+        from training.protocols import main as run_protocol
 
-        report = PROTOCOLS[protocol](source.events_path)
-    else:
-        interactions, _ = source.load()
-        options = source.options()
-        report, _ = evaluate_split(interactions, source.weights(), options, options.params)
+        run_protocol([protocol, "--data", str(source.events_path), "--out", str(out)])
+        return
+    interactions, _ = source.load()
+    options = source.options()
+    report, _ = evaluate_split(interactions, source.weights(), options, options.params)
     paths = write_report(report, out)
     click.echo(report.to_markdown())
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))

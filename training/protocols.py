@@ -32,11 +32,14 @@ GRU4Rec comparison; :mod:`training.sessions` documents each step):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from training.evaluate import Report, evaluate, write_report
 from training.folds import make_fold
@@ -67,7 +70,7 @@ from training.sessions import (
     session_split,
     split_sessions,
 )
-from training.splits import split_global_time
+from training.splits import Split, split_global_time
 from training.weights import WeightConfig, load_weights
 
 log = logging.getLogger(__name__)
@@ -112,9 +115,20 @@ def retailrocket_scorers(exclude_seen: bool = False) -> dict[str, Scorer]:
     return scorers
 
 
+def keep_active_test_users(split: Split, min_train_events: int) -> Split:
+    """The split with test events only of users who have ``min_train_events`` or more
+    events in the train part (the "5 or more events" filter of the RetailRocket report)."""
+    if min_train_events <= 1:
+        return split
+    counts = np.bincount(split.train.user, minlength=len(split.train.users))
+    keep = counts[split.test.user] >= min_train_events
+    return dataclasses.replace(split, test=split.test.subset(keep))
+
+
 def retailrocket_top_n(
     path: Path = RETAILROCKET,
     *,
+    min_train_events: int = 1,
     test_days: float = 14.0,
     ks: tuple[int, ...] = (10, 20),
     exclude_seen: bool = False,
@@ -147,7 +161,9 @@ def retailrocket_top_n(
     started = time.perf_counter()
     interactions, load_report = load_events(path, "retailrocket")
     loaded = time.perf_counter()
-    split = split_global_time(interactions, test_days=test_days)
+    split = keep_active_test_users(
+        split_global_time(interactions, test_days=test_days), min_train_events
+    )
     fold = make_fold(
         split,
         config or load_weights(),
@@ -163,6 +179,7 @@ def retailrocket_top_n(
         "load_seconds": round(loaded - started, 3),
         "split_and_matrix_seconds": round(folded - loaded, 3),
         "exclude_seen": exclude_seen,
+        "min_train_events": min_train_events,
     }
     return report
 
@@ -273,6 +290,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=RETAILROCKET)
     parser.add_argument("--out", type=Path, default=Path("var/eval/retailrocket"))
     parser.add_argument("--exclude-seen", action="store_true")
+    parser.add_argument(
+        "--min-train-events",
+        type=int,
+        default=1,
+        help="top-n protocol: test visitors need this many events before the test period",
+    )
     parser.add_argument("--only", nargs="*", help="scorer names to run (default: all)")
     parser.add_argument(
         "--split", choices=["test", "validation"], default="test", help="sessions protocol"
@@ -287,7 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         scorers = {name: scorers[name] for name in args.only}
     report = PROTOCOLS[args.protocol](
-        args.data, exclude_seen=args.exclude_seen, scorers=scorers, show_progress=True
+        args.data,
+        exclude_seen=args.exclude_seen,
+        min_train_events=args.min_train_events,
+        scorers=scorers,
+        show_progress=True,
     )
     paths = write_report(report, args.out)
     print(report.to_markdown())

@@ -35,3 +35,18 @@ def test_retailrocket_protocol_on_a_small_log(tmp_path: Path) -> None:
 def test_own_item_baselines_are_left_out_when_seen_items_are_excluded() -> None:
     assert "recent" in retailrocket_scorers(exclude_seen=False)
     assert not any("recent" in name for name in retailrocket_scorers(exclude_seen=True))
+
+
+def test_active_user_filter_keeps_only_test_users_with_enough_history(make_log) -> None:
+    from training.protocols import keep_active_test_users
+    from training.splits import split_global_time
+
+    day = 86_400.0
+    rows = [("busy", f"i{n}", n * day, "product_view") for n in range(6)]
+    rows += [("quiet", "i0", 1 * day, "product_view")]
+    rows += [("busy", "i1", 20 * day, "add_to_cart"), ("quiet", "i2", 20 * day, "add_to_cart")]
+    split = split_global_time(make_log(rows), cutoff=10 * day)
+    assert len(split.test.user) == 2
+    kept = keep_active_test_users(split, min_train_events=5)
+    assert [split.test.users[u] for u in kept.test.user] == ["busy"]
+    assert keep_active_test_users(split, 1) is split
