@@ -39,7 +39,7 @@ print(json.dumps({"fit_s": seconds, "nnz": int(matrix.nnz), "shape": list(matrix
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-# The recsvc command in-process, then its own peak memory on stderr's last line.
+# The recsvc command in-process, then its own peak memory as JSON on stderr.
 TRAIN_WITH_PEAK = """
 import json, resource, sys
 from recsvc.cli import main
@@ -86,8 +86,8 @@ def main() -> None:
     started = time.perf_counter()
     command = [
         sys.executable,
-        "-m",
-        "recsvc.cli",
+        "-c",
+        TRAIN_WITH_PEAK,
         "train",
         "--events",
         str(events),
@@ -100,7 +100,8 @@ def main() -> None:
     ]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     whole = time.perf_counter() - started
-    train_peak = json.loads(done.stderr.strip().splitlines()[-1])["peak_rss_mib"]
+    marker = done.stderr.rindex('{"peak_rss_mib"')  # after any progress-bar output
+    train_peak = json.loads(done.stderr[marker:].splitlines()[0])["peak_rss_mib"]
     version = done.stdout.strip().splitlines()[-1]
     manifest = json.loads((work / "models" / version / "manifest.json").read_text())
     report = {

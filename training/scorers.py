@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -30,8 +31,8 @@ from tqdm.auto import tqdm
 from training.matrix import InteractionMatrix
 from training.threads import default_num_threads, single_threaded_blas
 
-# Dense score blocks of about this many floats (128 MiB) per batch.
-BLOCK_FLOATS = 1 << 25
+# Dense score blocks of about this many floats (64 MiB) per batch; one per thread.
+BLOCK_FLOATS = 1 << 24
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -199,17 +200,27 @@ class Scorer(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         ids = np.full((count, k), -1, dtype=np.int32)
         values = np.full((count, k), -np.inf, dtype=np.float32)
-        with single_threaded_blas():
-            for block in _blocks(count, self.n_items, self.name, show_progress):
-                chunk = None if exclude is None else exclude[block]
-                ids[block], values[block] = top_k(score(block), k, chunk)
+
+        def rank(block: slice) -> slice:
+            chunk = None if exclude is None else exclude[block]
+            ids[block], values[block] = top_k(score(block), k, chunk)
+            return block
+
+        # Blocks go to a thread per core: numpy's matmul (BLAS pinned to one thread) and
+        # argpartition release the GIL, and ranking dominates evaluation time.
+        blocks = list(_blocks(count, self.n_items))
+        with single_threaded_blas(), ThreadPoolExecutor(default_num_threads()) as pool:
+            done = pool.map(rank, blocks)
+            for _ in tqdm(
+                done, total=len(blocks), desc=f"recommend {self.name}", disable=not show_progress
+            ):
+                pass
         return ids, values
 
 
-def _blocks(count: int, n_items: int, name: str, show_progress: bool) -> Iterator[slice]:
+def _blocks(count: int, n_items: int) -> Iterator[slice]:
     size = max(1, BLOCK_FLOATS // max(n_items, 1))
-    starts = range(0, count, size)
-    for start in tqdm(starts, desc=f"recommend {name}", disable=not show_progress):
+    for start in range(0, count, size):
         yield slice(start, min(start + size, count))
 
 
