@@ -191,6 +191,8 @@ class ModelStore:
         """Point readers at ``version`` (one atomic change) and remember it for rollback."""
         if not self.client.hexists(self.keys.model_published(), version):
             raise KeyError(f"version {version!r} is not published")
+        if self.current_version() == version:
+            return  # already current: a second history entry would make rollback a no-op
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.model_current(), version)
         pipe.lpush(self.keys.model_history(), version)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from recsvc.core.events import format_timestamp, new_event_id
-from recsvc.store.events import EventWriter, StreamFull
+from recsvc.store.events import EventWriter, StreamFull, TooMuchContention
 from recsvc.store.profiles import ProfileStore
 from recsvc.store.stream import decode_entry
 
@@ -95,7 +95,14 @@ def test_concurrent_writers_lose_no_update(redis_conn, keys, settings, profiles)
     def send(worker: int):
         own = EventWriter(redis_conn, keys, settings)
         for n in range(per_thread):
-            own.write([rec("product_view", "hot", n, item_id=f"w{worker}-{n}")])
+            event = rec("product_view", "hot", n, item_id=f"w{worker}-{n}")
+            # As a client does on the 503 this becomes: try again. Nothing was written.
+            while True:
+                try:
+                    own.write([event])
+                    break
+                except TooMuchContention:
+                    continue
 
     pool = [threading.Thread(target=send, args=(w,)) for w in range(threads)]
     for t in pool:

@@ -42,6 +42,8 @@ def test_pointer_history_and_rollback(store, make_artifact):
     assert store.rollback() is None and store.current_version() == "v1"  # nothing older
     store.make_current("v3")
     assert store.current_version() == "v3"
+    store.make_current("v3")  # again: no second history entry
+    assert store.rollback() == "v1"
     with pytest.raises(KeyError):
         store.make_current("never-published")
 
