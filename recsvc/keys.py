@@ -8,6 +8,8 @@ keys one operation touches together land in one Redis Cluster slot:
 - ``{events}`` for the ingestion stream,
 - ``{funnel}`` for the funnel counters, so one PFCOUNT can union days, sources and
   visitor types;
+- ``{catalog}`` for the item catalog and its version counter, so an upsert and the
+  counter's INCR are one transaction;
 - ``{models}`` for the registry's pointers (current version, history, published list),
   so making a version current or rolling back is one atomic operation;
 - ``{mv:<version>}`` for a version's item side, ``{mvu:<version>:<bucket>}`` for one
@@ -45,6 +47,16 @@ class KeySpace:
     def funnel_counter(self, day: str, step: str, source: str, visitor_type: str) -> str:
         """HyperLogLog of visitors who reached ``step`` on ``day`` (YYYY-MM-DD, UTC)."""
         return f"{self.namespace}:{{funnel}}:{day}:{step}:{source}:{visitor_type}"
+
+    # --- catalog -----------------------------------------------------------------------
+    def catalog_items(self) -> str:
+        """HASH item id -> compact JSON of the item's other fields (``recsvc.store.catalog``)."""
+        return f"{self.namespace}:{{catalog}}:items"
+
+    def catalog_version(self) -> str:
+        """Counter bumped by every change to ``catalog_items``: caches of catalog-derived
+        arrays refresh when it moves."""
+        return f"{self.namespace}:{{catalog}}:version"
 
     # --- model versions -----------------------------------------------------------------
     def model_current(self) -> str:

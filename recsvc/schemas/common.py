@@ -42,6 +42,16 @@ class ItemId(Id):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+def item_id_property(self: Any, field: fields.Field, ret: dict[str, Any], **_: Any) -> dict:
+    """apispec attribute function (``converter.add_attribute_function``): document an
+    ``ItemId`` as what it accepts, a string id or an integer, so that the OpenAPI document
+    does not call an integer item id invalid while the API takes it."""
+    if not isinstance(field, ItemId):
+        return {}
+    string = {"type": ret.pop("type", "string"), "pattern": ret.pop("pattern", None)}
+    return {"anyOf": [{k: v for k, v in string.items() if v}, {"type": "integer"}]}
+
+
 class StrictInteger(fields.Integer):
     """An integer given as a JSON number: no strings, no booleans, no fractions."""
 

@@ -7,17 +7,25 @@ from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from recsvc import __version__
-from recsvc.api import analytics, events, ops, visitors
+from recsvc.api import admin_models, analytics, catalog, events, ops, visitors
 from recsvc.clock import Clock
 from recsvc.redis_client import start_embedded
-from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.catalog import CatalogItemSchema, CatalogUpsertSchema
+from recsvc.schemas.common import ApiErrorSchema, item_id_property
 from recsvc.schemas.events import EVENT_SCHEMA_RULES, EventBatchSchema, EventSchema
 from recsvc.settings import Settings
 from recsvc.web import auth, logs, metrics
 from recsvc.web.errors import register_error_handlers
 from recsvc.web.services import EXTENSION, Services
 
-API_BLUEPRINTS = (events.blp, visitors.blp, analytics.blp)
+API_BLUEPRINTS = (
+    events.blp,
+    visitors.blp,
+    analytics.blp,
+    catalog.items_blp,
+    catalog.admin_blp,
+    admin_models.blp,
+)
 
 
 class _Api(Api):
@@ -76,7 +84,10 @@ def _init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
+    api.ma_plugin.converter.add_attribute_function(item_id_property)
     api.spec.components.schema("Event", EVENT_SCHEMA_RULES, schema=EventSchema)
     api.spec.components.schema("EventBatch", schema=EventBatchSchema)
+    api.spec.components.schema("CatalogItem", schema=CatalogItemSchema)
+    api.spec.components.schema("CatalogUpsert", schema=CatalogUpsertSchema)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -11,8 +11,10 @@ from recsvc.clock import Clock, SystemClock
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
 from recsvc.settings import Settings
+from recsvc.store.catalog import CatalogStore
 from recsvc.store.events import EventWriter
 from recsvc.store.funnel import FunnelStore
+from recsvc.store.models import ModelStore
 from recsvc.store.profiles import ProfileStore
 
 EXTENSION = "recsvc"
@@ -27,6 +29,8 @@ class Services:
     events: EventWriter
     profiles: ProfileStore
     funnel: FunnelStore
+    catalog: CatalogStore
+    models: ModelStore
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -40,6 +44,8 @@ class Services:
             events=EventWriter(client, keys, settings),
             profiles=ProfileStore(client, keys),
             funnel=FunnelStore(client, keys),
+            catalog=CatalogStore(client, keys),
+            models=ModelStore(client, keys),
         )
 
 

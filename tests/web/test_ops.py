@@ -135,6 +135,12 @@ PATHS = {
     "/v1/events": {"post"},
     "/v1/visitors/{visitor_id}/profile": {"get"},
     "/v1/analytics/funnel": {"get"},
+    "/v1/items/{item_id}": {"get"},
+    "/v1/admin/catalog/items": {"put"},
+    "/v1/admin/catalog/items/{item_id}": {"delete"},
+    "/v1/admin/models": {"get"},
+    "/v1/admin/models/current": {"post"},
+    "/v1/admin/models/rollback": {"post"},
 }
 
 
