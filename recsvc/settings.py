@@ -82,6 +82,18 @@ class Settings:
     # Published versions kept in Redis for rollback (the current one always stays).
     model_keep_versions: int = 3
 
+    # --- Serving -----------------------------------------------------------------------
+    # Seconds between a worker's checks of the current-model pointer and catalog version:
+    # a new version is served within about this long.
+    model_poll_seconds: float = 0.5
+    # Recommendation reads give up on Redis after this long and answer from memory.
+    serving_redis_timeout: float = 0.1
+    # After this many Redis failures in a row, stop trying for breaker_reset_seconds.
+    breaker_failures: int = 3
+    breaker_reset_seconds: float = 2.0
+    # Default re-ranking: 0 keeps the model's order.
+    default_diversity: float = 0.0
+
     # --- Analytics ---------------------------------------------------------------------
     # Funnel queries default to this many days back and refuse longer ranges.
     funnel_default_days: int = 30

@@ -83,7 +83,8 @@ class ModelStore:
     def __init__(self, client: redis.Redis, keys: KeySpace) -> None:
         self.client = client
         self.keys = keys
-        self._user_vector = client.register_script(_USER_VECTOR)
+        # Public: serving queues it in the same pipeline as the visitor's profile read.
+        self.user_vector_script = client.register_script(_USER_VECTOR)
         self._rollback = client.register_script(_ROLLBACK)
 
     # --- publishing -----------------------------------------------------------------------
@@ -268,7 +269,7 @@ class ModelStore:
     ) -> np.ndarray | None:
         """The user's float32 vector in ``version``, or None for a user it does not know."""
         bucket = user_bucket(user_id, buckets)
-        raw = self._user_vector(
+        raw = self.user_vector_script(
             keys=[
                 self.keys.model_user_rows(version, bucket),
                 self.keys.model_user_vectors(version, bucket),

@@ -6,10 +6,15 @@ from dataclasses import dataclass
 
 import redis
 from flask import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from recsvc.clock import Clock, SystemClock
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
+from recsvc.serving.breaker import CircuitBreaker
+from recsvc.serving.holder import ModelHolder
+from recsvc.serving.recommend import Recommender
 from recsvc.settings import Settings
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.events import EventWriter
@@ -31,22 +36,54 @@ class Services:
     funnel: FunnelStore
     catalog: CatalogStore
     models: ModelStore
+    holder: ModelHolder
+    recommender: Recommender
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
         client = connect(settings.redis_url, settings)
         keys = KeySpace(settings.namespace)
+        clock = clock or SystemClock()
+        models, catalog = ModelStore(client, keys), CatalogStore(client, keys)
+        holder = ModelHolder(models, catalog, settings.model_poll_seconds)
         return cls(
             settings=settings,
-            clock=clock or SystemClock(),
+            clock=clock,
             client=client,
             keys=keys,
             events=EventWriter(client, keys, settings),
             profiles=ProfileStore(client, keys),
             funnel=FunnelStore(client, keys),
-            catalog=CatalogStore(client, keys),
-            models=ModelStore(client, keys),
+            catalog=catalog,
+            models=models,
+            holder=holder,
+            recommender=_recommender(settings, keys, holder, clock),
         )
+
+
+def _recommender(
+    settings: Settings, keys: KeySpace, holder: ModelHolder, clock: Clock
+) -> Recommender:
+    """Recommendation reads get a client of their own: a short timeout and no retries, so
+    a slow Redis costs one timeout and then the breaker, never a slow answer per retry."""
+    fast = connect(
+        settings.redis_url,
+        settings,
+        socket_timeout=settings.serving_redis_timeout,
+        socket_connect_timeout=settings.serving_redis_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock)
+    return Recommender(
+        fast,
+        keys,
+        holder,
+        ModelStore(fast, keys),
+        CatalogStore(fast, keys),
+        breaker,
+        settings,
+        clock,
+    )
 
 
 def services() -> Services:

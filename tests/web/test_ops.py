@@ -134,6 +134,7 @@ def test_rejected_batches_count_as_rejected_not_accepted(client):
 PATHS = {
     "/v1/events": {"post"},
     "/v1/visitors/{visitor_id}/profile": {"get"},
+    "/v1/visitors/{visitor_id}/recommendations": {"get"},
     "/v1/analytics/funnel": {"get"},
     "/v1/items/{item_id}": {"get"},
     "/v1/admin/catalog/items": {"put"},

@@ -1,0 +1,36 @@
+"""``GET /v1/visitors/<visitor_id>/recommendations``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from recsvc.api.visitors import checked_visitor_id
+from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.recommendations import RecommendationsQuerySchema, RecommendationsSchema
+from recsvc.serving.recommend import RecommendQuery
+from recsvc.web.services import services
+
+blp = Blueprint(
+    "recommendations", __name__, url_prefix="/v1/visitors", description="Recommendations."
+)
+
+
+@blp.route("/<path:visitor_id>/recommendations")
+# unknown=RAISE: a misspelt filter must not silently recommend from everything.
+@blp.arguments(RecommendationsQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@blp.response(200, RecommendationsSchema)
+@blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or filter.")
+def get_recommendations(visitor_id: str, **query: Any) -> dict[str, Any]:
+    """Products for this visitor: the model's vector for a known visitor (``als``), a
+    vector solved from this session's items for an unknown one (``foldin``), trending and
+    popular items otherwise (``popular``). Each item names its reason and the history
+    items behind it. Never fails for a valid request: without Redis or a model the answer
+    comes from the worker's memory with ``"fallback": "popular"``."""
+    svc = services()
+    exclude = [i for i in (query.pop("exclude", "") or "").split(",") if i]
+    query.setdefault("diversity", svc.settings.default_diversity)
+    request = RecommendQuery(exclude=exclude, **query)
+    return svc.recommender.for_visitor(checked_visitor_id(visitor_id), request)

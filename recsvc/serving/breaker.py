@@ -1,0 +1,57 @@
+"""A circuit breaker in front of Redis reads: fail fast instead of timing out per request.
+
+After ``failures`` consecutive failures the breaker opens: for ``reset_seconds`` callers are
+told not to try (and answer from memory). Then one trial call is let through (half-open);
+its success closes the breaker, its failure opens it again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from recsvc.clock import Clock, SystemClock
+
+
+class CircuitBreaker:
+    def __init__(
+        self, failures: int = 3, reset_seconds: float = 5.0, clock: Clock | None = None
+    ) -> None:
+        self.failures = failures
+        self.reset_seconds = reset_seconds
+        self.clock = clock or SystemClock()
+        self._consecutive = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        if self.clock.now() - self._opened_at >= self.reset_seconds:
+            return "half_open"
+        return "open"
+
+    def allow(self) -> bool:
+        """Whether to call Redis now."""
+        with self._lock:
+            state = self.state
+            if state == "closed":
+                return True
+            if state == "half_open" and not self._trial_running:
+                self._trial_running = True
+                return True
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            self._consecutive = 0
+            self._opened_at = None
+            self._trial_running = False
+
+    def failure(self) -> None:
+        with self._lock:
+            self._consecutive += 1
+            self._trial_running = False
+            if self._opened_at is not None or self._consecutive >= self.failures:
+                self._opened_at = self.clock.now()

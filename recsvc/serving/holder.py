@@ -1,0 +1,195 @@
+"""The model a worker serves from, kept in memory and swapped when the pointer moves.
+
+Every gunicorn worker holds the current version's item side (factors, search index, YᵀY,
+similar items, popular and trending lists) and arrays derived from the catalog (category
+and stock per item row). A daemon thread, started lazily in each process (so after
+gunicorn's fork), polls the current-version pointer and the catalog version every
+``model_poll_seconds``; when one moves it builds the new ``LoadedModel`` aside and swaps
+one reference, so a request sees either the old model or the new one, whole. When Redis
+is unreachable the last model stays: reads degrade, they do not fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recsvc.core.foldin import gram_matrix
+from recsvc.core.search import ItemIndex
+from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.store.catalog import CatalogStore
+from recsvc.store.models import ItemSide, ModelStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CatalogView:
+    """Catalog fields aligned to a model's item rows."""
+
+    version: int
+    categories: np.ndarray  # (n_items,) int32, -1 where unknown
+    category_names: list[str]
+    in_stock: np.ndarray  # (n_items,) bool, True where the catalog does not say
+    knows_stock: bool
+
+    @classmethod
+    def build(
+        cls, version: int, items: list[dict[str, Any]], row_of: dict[str, int]
+    ) -> CatalogView:
+        n_items = len(row_of)
+        categories = np.full(n_items, -1, np.int32)
+        in_stock = np.ones(n_items, bool)
+        names: dict[str, int] = {}
+        knows_stock = False
+        for item in items:
+            row = row_of.get(item["item_id"])
+            if row is None:
+                continue
+            if item.get("category"):
+                categories[row] = names.setdefault(item["category"], len(names))
+            if "in_stock" in item:
+                in_stock[row] = bool(item["in_stock"])
+                knows_stock = True
+        return cls(version, categories, list(names), in_stock, knows_stock)
+
+    def category_code(self, name: str) -> int | None:
+        try:
+            return self.category_names.index(name)
+        except ValueError:
+            return None
+
+
+@dataclass
+class LoadedModel:
+    """One version, ready to serve."""
+
+    version: str
+    manifest: dict[str, Any]
+    item_ids: list[str]
+    row_of: dict[str, int]
+    item_factors: np.ndarray  # (n_items, f) float32
+    gram: np.ndarray  # (f, f) float64
+    index: ItemIndex
+    similar_items: np.ndarray  # (n_items, s) int32
+    similar_scores: np.ndarray  # (n_items, s) float32
+    popular: np.ndarray  # item rows, best first
+    trending: np.ndarray
+    catalog: CatalogView
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def regularization(self) -> float:
+        return float(self.manifest.get("params", {}).get("regularization", 0.01))
+
+    @property
+    def alpha(self) -> float:
+        return float(self.manifest.get("params", {}).get("alpha", 1.0))
+
+    @property
+    def factors(self) -> int:
+        return int(self.item_factors.shape[1])
+
+    @property
+    def user_buckets(self) -> int:
+        return int(self.manifest["user_buckets"])
+
+    @classmethod
+    def build(cls, side: ItemSide, catalog: CatalogView | None = None) -> LoadedModel:
+        row_of = {item_id: row for row, item_id in enumerate(side.item_ids)}
+        lists = {
+            name: np.array([row_of[i] for i in ids if i in row_of], np.int32)
+            for name, ids in side.lists.items()
+        }
+        return cls(
+            version=side.version,
+            manifest=side.manifest,
+            item_ids=side.item_ids,
+            row_of=row_of,
+            item_factors=side.item_factors,
+            gram=gram_matrix(side.item_factors),
+            index=ItemIndex.build(side.item_factors),
+            similar_items=side.similar_items,
+            similar_scores=side.similar_scores,
+            popular=lists.get("popular", np.zeros(0, np.int32)),
+            trending=lists.get("trending", np.zeros(0, np.int32)),
+            catalog=catalog or CatalogView.build(0, [], row_of),
+        )
+
+    def with_catalog(self, catalog: CatalogView) -> LoadedModel:
+        return LoadedModel(**{**self.__dict__, "catalog": catalog})
+
+
+class ModelHolder:
+    """The current ``LoadedModel`` of this process, refreshed in the background."""
+
+    def __init__(self, models: ModelStore, catalog: CatalogStore, poll_seconds: float) -> None:
+        self.models = models
+        self.catalog = catalog
+        self.poll_seconds = poll_seconds
+        self._model: LoadedModel | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> LoadedModel | None:
+        """The model to serve now (None before any version was ever loaded)."""
+        if self._pid != os.getpid():
+            self._start()
+        return self._model
+
+    def refresh(self) -> bool:
+        """Poll once: load a new current version or catalog if either moved. Returns True
+        when the served model changed. Redis errors keep the model as it was."""
+        try:
+            version = self.models.current_version()
+            catalog_version = self.catalog.version()
+        except UNAVAILABLE_ERRORS:
+            return False
+        held = self._model
+        if version is None:
+            return False
+        try:
+            if held is None or held.version != version:
+                self._model = self._load(version)
+                log.info("model loaded", extra={"version": version})
+                return True
+            if held.catalog.version != catalog_version:
+                self._model = held.with_catalog(self._catalog_view(held.row_of))
+                return True
+        except UNAVAILABLE_ERRORS:
+            log.warning("model refresh failed; serving the model held", exc_info=True)
+        return False
+
+    def _load(self, version: str) -> LoadedModel:
+        side = self.models.load_item_side(version)
+        row_of = {item_id: row for row, item_id in enumerate(side.item_ids)}
+        return LoadedModel.build(side, self._catalog_view(row_of))
+
+    def _catalog_view(self, row_of: dict[str, int]) -> CatalogView:
+        version, items = self.catalog.snapshot()
+        return CatalogView.build(version, items, row_of)
+
+    def _start(self) -> None:
+        """Load now (so the first request has a model), then poll in a daemon thread.
+        Runs once per process: a forked worker starts its own thread."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self.refresh()
+            thread = threading.Thread(target=self._poll, name="model-poll", daemon=True)
+            thread.start()
+
+    def _poll(self) -> None:
+        while True:
+            time.sleep(self.poll_seconds)
+            try:
+                self.refresh()
+            except Exception:  # the poller must outlive any surprise; log and go on
+                log.exception("model poll failed")

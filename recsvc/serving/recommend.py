@@ -1,0 +1,343 @@
+"""Recommendations for a visitor: the strategy chain, filters, re-ranking, reasons.
+
+Strategies, first that applies (Gorse's fallback chain, STYLE.md):
+
+- ``als``: the current model knows the visitor: their vector from Redis;
+- ``foldin``: the model does not know them, but their profile has recent items the model
+  knows: a user vector solved in closed form from those items (``recsvc.core.foldin``);
+- ``popular``: nothing to go on: trending then popular, in the visitor's favourite
+  category first when their recent items have one.
+
+Items purchased and items in the cart are left out, as are ``exclude``d ones, items out
+of stock (when the catalog knows stock) and, with ``category``, other categories. When
+Redis is unreachable (or the breaker is open) the answer comes from the popular lists the
+worker holds, with ``"fallback": "popular"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import redis
+
+from recsvc.clock import Clock
+from recsvc.core.explain import explain
+from recsvc.core.foldin import fold_in
+from recsvc.core.profile import labels_at
+from recsvc.core.rerank import rerank
+from recsvc.keys import KeySpace
+from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.serving.breaker import CircuitBreaker
+from recsvc.serving.holder import LoadedModel, ModelHolder
+from recsvc.settings import Settings
+from recsvc.store.catalog import CatalogStore
+from recsvc.store.models import ModelStore, user_bucket
+
+TILE_FIELDS = ("title", "category", "price", "in_stock", "url", "image_url")
+VERBS = {
+    "product_view": "viewed",
+    "review_view": "read reviews of",
+    "add_to_cart": "added to your cart",
+    "purchase": "bought",
+    "remove_from_cart": "looked at",
+}
+
+
+@dataclass
+class RecommendQuery:
+    n: int = 10
+    category: str | None = None
+    exclude: list[str] = field(default_factory=list)
+    in_stock: bool | None = None
+    diversity: float = 0.0
+    boost_category: str | None = None
+    boost: float = 2.0
+
+
+@dataclass
+class History:
+    rows: np.ndarray  # (h,) int32 item rows
+    weights: np.ndarray  # (h,) float32
+    kinds: dict[str, str]  # item id -> its most recent event type
+
+
+@dataclass
+class VisitorState:
+    visitor: dict[str, Any] | None
+    shared: dict[str, Any] | None
+    vector: np.ndarray | None
+
+
+class Recommender:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeySpace,
+        holder: ModelHolder,
+        models: ModelStore,
+        catalog: CatalogStore,
+        breaker: CircuitBreaker,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.holder = holder
+        self.models = models
+        self.catalog = catalog
+        self.breaker = breaker
+        self.settings = settings
+        self.clock = clock
+
+    def for_visitor(self, visitor_id: str, query: RecommendQuery) -> dict[str, Any]:
+        model = self.holder.current()
+        state = self._read_visitor(visitor_id, model)
+        if state is None:
+            return self._fallback(model, query)
+        answer = self._rank(model, state, query) if model else _empty_answer()
+        answer["stage"] = self._stage(state)
+        answer["items"] = self._tiles(answer["items"])
+        return answer
+
+    # --- reading ------------------------------------------------------------------------
+    def _read_visitor(self, visitor_id: str, model: LoadedModel | None) -> VisitorState | None:
+        """Profile and model vector in one round trip (the customer document in a second
+        one, for logged-in visitors only); None when Redis cannot be used now."""
+        if not self.breaker.allow():
+            return None
+        try:
+            state = self._fetch(visitor_id, model)
+        except UNAVAILABLE_ERRORS:
+            self.breaker.failure()
+            return None
+        self.breaker.success()
+        return state
+
+    def _fetch(self, visitor_id: str, model: LoadedModel | None) -> VisitorState:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.visitor_profile(visitor_id))
+        if model is not None:
+            bucket = user_bucket(visitor_id, model.user_buckets)
+            self.models.user_vector_script(
+                keys=[
+                    self.keys.model_user_rows(model.version, bucket),
+                    self.keys.model_user_vectors(model.version, bucket),
+                ],
+                args=[visitor_id, model.factors * 4],
+                client=pipe,
+            )
+        replies = pipe.execute()
+        visitor = json.loads(replies[0]) if replies[0] else None
+        vector = np.frombuffer(replies[1], np.float32) if len(replies) > 1 and replies[1] else None
+        shared = None
+        if visitor is not None:
+            shared = visitor.get("shared")
+            if visitor.get("user_id"):
+                raw = self.client.get(self.keys.customer(visitor["user_id"]))
+                shared = json.loads(raw) if raw else shared
+        return VisitorState(visitor, shared, vector)
+
+    # --- ranking ------------------------------------------------------------------------
+    def _rank(self, model: LoadedModel, state: VisitorState, query: RecommendQuery) -> dict:
+        history = _history(state.visitor, model)
+        mask = self._allowed(model, state, query)
+        if state.vector is not None:
+            strategy, vector = "als", state.vector
+        elif history.rows.size:
+            strategy = "foldin"
+            vector = fold_in(
+                model.item_factors,
+                model.gram,
+                history.rows,
+                history.weights,
+                model.regularization,
+                model.alpha,
+            )
+        else:
+            return self._popular(model, query, mask, state)
+        rows, scores = self._search(model, vector, query, mask)
+        items = self._explained(model, rows, scores, history)
+        return {
+            "items": items,
+            "strategy": strategy,
+            "model_version": model.version,
+            "fallback": None,
+        }
+
+    def _allowed(self, model: LoadedModel, state: VisitorState, query: RecommendQuery):
+        mask = np.ones(len(model.item_ids), bool)
+        for item_id in (*query.exclude, *_owned(state.shared)):
+            row = model.row_of.get(item_id)
+            if row is not None:
+                mask[row] = False
+        stock_filter = query.in_stock if query.in_stock is not None else model.catalog.knows_stock
+        if stock_filter:
+            mask &= model.catalog.in_stock
+        if query.category:
+            code = model.catalog.category_code(query.category)
+            mask &= model.catalog.categories == (code if code is not None else -2)
+        return mask
+
+    def _search(self, model: LoadedModel, vector: np.ndarray, query: RecommendQuery, mask):
+        wide = query.diversity > 0 or query.boost_category
+        rows, scores = model.index.search(vector, query.n * 4 if wide else query.n, mask)
+        boost = None
+        if query.boost_category:
+            code = model.catalog.category_code(query.boost_category)
+            boost = {code: query.boost} if code is not None else None
+        categories = model.catalog.categories if model.catalog.category_names else None
+        return rerank(rows, scores, model.item_factors, categories, query.n, query.diversity, boost)
+
+    def _explained(self, model: LoadedModel, rows, scores, history) -> list[dict[str, Any]]:
+        evidence_rows = evidence_shares = None
+        if history.rows.size and rows.size:
+            evidence_rows, evidence_shares = explain(
+                history.rows,
+                history.weights,
+                model.item_factors,
+                model.gram,
+                model.regularization,
+                model.alpha,
+                rows,
+            )
+        items = []
+        for position, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
+            evidence = []
+            if evidence_rows is not None:
+                for source, share in zip(
+                    evidence_rows[position], evidence_shares[position], strict=True
+                ):
+                    if source >= 0 and share > 0:
+                        evidence.append(
+                            {"item_id": model.item_ids[source], "share": round(float(share), 3)}
+                        )
+            items.append(
+                {
+                    "item_id": model.item_ids[row],
+                    "score": round(float(score), 6),
+                    "reason": _reason(evidence, history),
+                    "evidence": evidence,
+                }
+            )
+        return items
+
+    def _popular(self, model: LoadedModel, query: RecommendQuery, mask, state: VisitorState):
+        favourite = _favourite_category(state.visitor, model) if not query.category else None
+        items = popular_items(model, query.n, mask, favourite)
+        return {
+            "items": items,
+            "strategy": "popular",
+            "model_version": model.version,
+            "fallback": None,
+        }
+
+    # --- degrading ----------------------------------------------------------------------
+    def _fallback(self, model: LoadedModel | None, query: RecommendQuery) -> dict[str, Any]:
+        if model is None:
+            answer = _empty_answer()
+        else:
+            mask = np.ones(len(model.item_ids), bool)
+            for item_id in query.exclude:
+                row = model.row_of.get(item_id)
+                if row is not None:
+                    mask[row] = False
+            answer = {
+                "items": popular_items(model, query.n, mask, None),
+                "strategy": "popular",
+                "model_version": model.version,
+            }
+        answer.update(fallback="popular", stage=None)
+        return answer
+
+    def _stage(self, state: VisitorState) -> str | None:
+        if state.visitor is None:
+            return None
+        shared = state.shared or state.visitor.get("shared")
+        return labels_at(state.visitor, shared, self.clock.now(), self.settings)[0]
+
+    def _tiles(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Catalog fields for each tile, in one round trip; without them on failure."""
+        if not items or not self.breaker.allow():
+            return items
+        try:
+            catalog = self.catalog.get_many([item["item_id"] for item in items])
+        except UNAVAILABLE_ERRORS:
+            self.breaker.failure()
+            return items
+        for item in items:
+            known = catalog.get(item["item_id"], {})
+            item.update({name: known[name] for name in TILE_FIELDS if name in known})
+        return items
+
+
+def popular_items(
+    model: LoadedModel, n: int, mask: np.ndarray, favourite: int | None
+) -> list[dict[str, Any]]:
+    """Trending then popular items allowed by ``mask``; the ``favourite`` category first."""
+    ranked = list(dict.fromkeys([*model.trending.tolist(), *model.popular.tolist()]))
+    trending = set(model.trending.tolist())
+    allowed = [row for row in ranked if mask[row]]
+    if favourite is not None:
+        allowed.sort(key=lambda row: model.catalog.categories[row] != favourite)
+    items = []
+    for row in allowed[:n]:
+        category = model.catalog.categories[row]
+        if favourite is not None and category == favourite:
+            reason = f"popular in {model.catalog.category_names[category]}"
+        else:
+            reason = "trending" if row in trending else "popular"
+        items.append(
+            {"item_id": model.item_ids[row], "score": None, "reason": reason, "evidence": []}
+        )
+    return items
+
+
+def _history(visitor: dict[str, Any] | None, model: LoadedModel) -> History:
+    """Rows, event weights (the training weights of their event types) and event types of
+    the visitor's recent items the model knows."""
+    if not visitor:
+        return History(np.zeros(0, np.int32), np.zeros(0, np.float32), {})
+    weights = model.manifest.get("weights", {}).get("events", {})
+    rows, values, kinds = [], [], {}
+    for item_id, kind, _at in visitor.get("recent_items", []):
+        row = model.row_of.get(item_id)
+        if row is not None:
+            rows.append(row)
+            values.append(float(weights.get(kind, 1.0)) or 1.0)
+            kinds.setdefault(item_id, kind)
+    return History(np.array(rows, np.int32), np.array(values, np.float32), kinds)
+
+
+def _owned(shared: dict[str, Any] | None) -> list[str]:
+    """Items bought or in the cart: not worth recommending again."""
+    if not shared:
+        return []
+    bought = [line[0] for line in shared.get("purchases", {}).get("items", [])]
+    return [*bought, *shared.get("cart", {}).get("items", {})]
+
+
+def _favourite_category(visitor: dict[str, Any] | None, model: LoadedModel) -> int | None:
+    if not visitor:
+        return None
+    counts = Counter(
+        int(model.catalog.categories[model.row_of[item_id]])
+        for item_id, _kind, _at in visitor.get("recent_items", [])
+        if item_id in model.row_of
+    )
+    counts.pop(-1, None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _reason(evidence: list[dict[str, Any]], history: History) -> str:
+    if not evidence:
+        return "recommended for you"
+    top = evidence[0]["item_id"]
+    return f"because you {VERBS.get(history.kinds.get(top, ''), 'looked at')} {top}"
+
+
+def _empty_answer() -> dict[str, Any]:
+    return {"items": [], "strategy": "popular", "model_version": None, "fallback": "popular"}

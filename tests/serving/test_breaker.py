@@ -1,0 +1,38 @@
+from recsvc.clock import ManualClock
+from recsvc.serving.breaker import CircuitBreaker
+
+
+def test_opens_after_consecutive_failures_and_recovers_after_a_good_trial():
+    clock = ManualClock(0.0)
+    breaker = CircuitBreaker(failures=3, reset_seconds=5.0, clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.failure()
+    assert breaker.state == "closed"
+    breaker.failure()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.advance(5.0)
+    assert breaker.allow()  # the one trial call
+    assert not breaker.allow()  # nobody else while it runs
+    breaker.success()
+    assert breaker.state == "closed" and breaker.allow()
+
+
+def test_a_failed_trial_opens_it_again():
+    clock = ManualClock(0.0)
+    breaker = CircuitBreaker(failures=1, reset_seconds=2.0, clock=clock)
+    breaker.failure()
+    clock.advance(2.0)
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.state == "open"
+    clock.advance(1.0)
+    assert not breaker.allow()
+
+
+def test_a_success_resets_the_count():
+    breaker = CircuitBreaker(failures=2)
+    breaker.failure()
+    breaker.success()
+    breaker.failure()
+    assert breaker.state == "closed"

@@ -1,0 +1,165 @@
+"""GET /v1/visitors/<id>/recommendations against real Redis and a real trained model."""
+
+import csv
+from collections import Counter
+from datetime import date
+
+import pytest
+
+from recsvc.store.catalog import CatalogStore
+from recsvc.store.models import ModelStore
+from recsvc.synth.generator import GenerateConfig, generate
+from training.loaders import load_events
+from training.pipeline import TrainOptions, train
+from training.weights import load_weights
+
+
+@pytest.fixture(scope="module")
+def store_and_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("store")
+    generate(
+        GenerateConfig(
+            visitors=2000, items=200, days=21, seed=11, out=out, end_date=date(2026, 3, 1)
+        )
+    )
+    interactions, _ = load_events(out / "events", "jsonl")
+    options = TrainOptions(
+        params={"factors": 16, "alpha": 10.0, "regularization": 0.5},
+        test_days=0,
+        show_progress=False,
+    )
+    artifact = train(interactions, load_weights(), options).artifact
+    with (out / "items.csv").open() as handle:
+        items = [
+            {
+                "item_id": r["item_id"],
+                "category": r["category"],
+                "price": float(r["price"]),
+                "in_stock": r["in_stock"] == "true",
+                "title": f"Item {r['item_id']}",
+            }
+            for r in csv.DictReader(handle)
+        ]
+    return out, artifact, items
+
+
+@pytest.fixture
+def served(app, client, store_and_model):
+    """The app with the model published, the catalog loaded and the holder refreshed."""
+    from recsvc.web.services import Services
+
+    _out, artifact, items = store_and_model
+    svc: Services = app.extensions["recsvc"]
+    CatalogStore(svc.client, svc.keys).upsert(items)
+    ModelStore(svc.client, svc.keys).publish(artifact)
+    svc.holder.refresh()
+    return client, svc, artifact, items
+
+
+def recommend(client, visitor, **query):
+    response = client.get(f"/v1/visitors/{visitor}/recommendations", query_string=query)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_nobody_gets_popular_items_with_reasons(served):
+    client, _svc, artifact, _items = served
+    body = recommend(client, "stranger", n=5)
+    assert body["strategy"] == "popular" and body["fallback"] is None
+    assert body["model_version"] == artifact.version
+    assert len(body["items"]) == 5
+    assert {i["reason"] for i in body["items"]} <= {"trending", "popular"}
+    assert all("title" in item for item in body["items"])  # catalog fields for the tile
+
+
+def test_known_visitor_gets_als_without_owned_items(served):
+    client, _svc, artifact, _items = served
+    visitor = str(artifact.user_ids[0])
+    item = str(artifact.item_ids[int(artifact.popular[0])])
+    client.post(
+        "/v1/events",
+        json={
+            "events": [
+                {"type": "add_to_cart", "visitor_id": visitor, "item_id": item},
+            ]
+        },
+    )
+    body = recommend(client, visitor, n=10)
+    assert body["strategy"] == "als" and body["stage"] == "decision"
+    returned = [i["item_id"] for i in body["items"]]
+    assert len(returned) == 10 and item not in returned
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_three_views_of_one_category_bring_that_category_back(served):
+    client, _svc, _artifact, items = served
+    by_category: dict[str, list[str]] = {}
+    for item in items:
+        by_category.setdefault(item["category"], []).append(item["item_id"])
+    category, members = max(by_category.items(), key=lambda kv: len(kv[1]))
+    viewed = members[:3]
+    client.post(
+        "/v1/events",
+        json={
+            "events": [
+                {"type": "product_view", "visitor_id": "anon-1", "item_id": item} for item in viewed
+            ]
+        },
+    )
+    body = recommend(client, "anon-1", n=10)
+    assert body["strategy"] == "foldin"
+    categories = Counter(i.get("category") for i in body["items"])
+    assert categories[category] >= 5, categories
+    explained = [i for i in body["items"] if i["evidence"]]
+    assert explained and explained[0]["evidence"][0]["item_id"] in viewed
+    assert explained[0]["reason"].startswith("because you viewed")
+
+
+def test_filters(served):
+    client, svc, artifact, items = served
+    visitor = str(artifact.user_ids[1])
+    first = [i["item_id"] for i in recommend(client, visitor, n=5)["items"]]
+    again = recommend(client, visitor, n=5, exclude=",".join(first[:2]))
+    assert not set(first[:2]) & {i["item_id"] for i in again["items"]}
+    category = items[0]["category"]
+    only = recommend(client, visitor, n=5, category=category)["items"]
+    assert only and all(i["category"] == category for i in only)
+    # Out of stock leaves the list once the worker sees the catalog change.
+    CatalogStore(svc.client, svc.keys).upsert([{"item_id": first[0], "in_stock": False}])
+    svc.holder.refresh()
+    assert first[0] not in [i["item_id"] for i in recommend(client, visitor, n=5)["items"]]
+
+
+def test_diversity_spreads_categories(served):
+    client, _svc, artifact, _items = served
+    visitor = str(artifact.user_ids[2])
+    plain = recommend(client, visitor, n=10)["items"]
+    mixed = recommend(client, visitor, n=10, diversity=1.0)["items"]
+    assert len({i["category"] for i in mixed}) >= len({i["category"] for i in plain})
+    assert len({i["category"] for i in mixed}) > 1
+
+
+def test_new_version_is_served_after_refresh(served, make_artifact):
+    client, svc, artifact, _items = served
+    other = make_artifact("v-next", users=10, items=len(artifact.item_ids), factors=16)
+    other.item_ids = artifact.item_ids
+    ModelStore(svc.client, svc.keys).publish(other)
+    assert svc.holder.refresh()
+    assert recommend(client, "stranger")["model_version"] == "v-next"
+
+
+def test_redis_down_answers_popular_from_memory(served, app):
+    client, svc, artifact, _items = served
+    svc.recommender.client.connection_pool.connection_kwargs["port"] = 1
+    svc.recommender.client.connection_pool.disconnect()
+    for _ in range(5):  # a few timeouts, then the breaker answers at once
+        body = recommend(client, str(artifact.user_ids[0]), n=5)
+        assert body["fallback"] == "popular" and len(body["items"]) == 5
+    assert svc.recommender.breaker.state == "open"
+
+
+def test_bad_queries_are_422(client):
+    for query in ({"n": 0}, {"n": 101}, {"diversity": 2}, {"boost": 0.5}, {"bogus": 1}):
+        response = client.get("/v1/visitors/v1/recommendations", query_string=query)
+        assert response.status_code == 422, query
