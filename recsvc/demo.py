@@ -18,6 +18,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,6 +27,7 @@ from recsvc.keys import KeySpace
 from recsvc.redis_client import EmbeddedRedis, connect, start_embedded
 from recsvc.registry.artifact import ModelArtifact
 from recsvc.settings import Settings
+from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
 from recsvc.store.namespace import delete_namespace
 from recsvc.synth import generator
@@ -63,8 +65,10 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
     redis_url = settings.redis_url or embedded.url
     _clear_namespace(redis_url)
-    click.secho(f"3/5 publishing {artifact.version} to Redis ({redis_url})", bold=True)
-    ModelStore(connect(redis_url), KeySpace(DEMO_NAMESPACE)).publish(artifact, progress=True)
+    click.secho(f"3/5 publishing {artifact.version} and the catalog to Redis", bold=True)
+    client, keys = connect(redis_url), KeySpace(DEMO_NAMESPACE)
+    ModelStore(client, keys).publish(artifact, progress=True)
+    _load_catalog(CatalogStore(client, keys), store / "items.csv")
     click.secho(f"4/5 serving on http://127.0.0.1:{port}", bold=True)
     server = _start_server(port, redis_url)
     try:
@@ -104,6 +108,27 @@ def _train(store: Path, models_dir: Path) -> ModelArtifact:
     return result.artifact
 
 
+def _catalog_rows(path: Path) -> list[dict[str, Any]]:
+    with path.open() as handle:
+        return [
+            {
+                "item_id": row["item_id"],
+                "category": row["category"],
+                "price": float(row["price"]),
+                "in_stock": row["in_stock"] == "true",
+                "title": f"Item {row['item_id']} ({row['category']})",
+            }
+            for row in csv.DictReader(handle)
+        ]
+
+
+def _load_catalog(catalog: CatalogStore, path: Path) -> None:
+    """The generated catalog, so tiles carry titles and filters know categories and stock."""
+    rows = _catalog_rows(path)
+    for start in range(0, len(rows), 1000):
+        catalog.upsert(rows[start : start + 1000])
+
+
 def _clear_namespace(redis_url: str) -> None:
     """Start from nothing, so running the demo twice does not replay the store twice."""
     delete_namespace(connect(redis_url), DEMO_NAMESPACE)
@@ -139,7 +164,8 @@ def _stop(server: subprocess.Popen, embedded: EmbeddedRedis | None) -> None:
 
 
 def _curl_lines(base: str, store: Path) -> str:
-    """Ready commands, for a visitor from the sample who left something in the cart."""
+    """Ready commands: a sample visitor who left a cart, and a new visitor who views three
+    items of one category (fold-in brings that category back)."""
     carts: dict[str, int] = {}
     for record in iter_records(store / "events"):
         if record["type"] == "add_to_cart":
@@ -147,17 +173,23 @@ def _curl_lines(base: str, store: Path) -> str:
         elif record["type"] == "purchase":
             carts.pop(record["visitor_id"], None)
     visitor = max(carts, key=carts.get) if carts else "v-demo"
-    with (store / "items.csv").open() as catalog:
-        item = next(csv.DictReader(catalog))["item_id"]
-    event = json.dumps({"type": "product_view", "visitor_id": "v-new", "item_id": item})
+    rows = _catalog_rows(store / "items.csv")
+    category = rows[0]["category"]
+    viewed = [row["item_id"] for row in rows if row["category"] == category][:3]
+    views = json.dumps(
+        {"events": [{"type": "product_view", "visitor_id": "v-new", "item_id": i} for i in viewed]}
+    )
+    pretty = "| python -m json.tool"
     return "\n".join(
         [
             "",
             "Try:",
-            f"  curl -s {base}/v1/visitors/{visitor}/profile | python -m json.tool",
-            f"  curl -s '{base}/v1/analytics/funnel' | python -m json.tool",
-            f"  curl -s -X POST {base}/v1/events -H 'Content-Type: application/json' -d '{event}'",
-            f"  curl -s {base}/v1/visitors/v-new/profile | python -m json.tool",
+            f"  curl -s {base}/v1/visitors/{visitor}/recommendations {pretty}",
+            f"  curl -s {base}/v1/visitors/{visitor}/profile {pretty}",
+            f"  curl -s -X POST {base}/v1/events -H 'Content-Type: application/json' -d '{views}'",
+            f"  curl -s '{base}/v1/visitors/v-new/recommendations?n=5' {pretty}"
+            f"   # {category}, from 3 views",
+            f"  curl -s '{base}/v1/analytics/funnel' {pretty}",
             f"  open {base}/docs  (the API, from its OpenAPI document)",
             "",
         ]

@@ -219,7 +219,7 @@ class Recommender:
                 {
                     "item_id": model.item_ids[row],
                     "score": round(float(score), 6),
-                    "reason": _reason(evidence, history),
+                    "reason": _reason(model.item_ids[row], evidence, history),
                     "evidence": evidence,
                 }
             )
@@ -332,11 +332,14 @@ def _favourite_category(visitor: dict[str, Any] | None, model: LoadedModel) -> i
     return counts.most_common(1)[0][0] if counts else None
 
 
-def _reason(evidence: list[dict[str, Any]], history: History) -> str:
+def _reason(item_id: str, evidence: list[dict[str, Any]], history: History) -> str:
     if not evidence:
         return "recommended for you"
     top = evidence[0]["item_id"]
-    return f"because you {VERBS.get(history.kinds.get(top, ''), 'looked at')} {top}"
+    verb = VERBS.get(history.kinds.get(top, ""), "looked at")
+    # A visitor's own recent items often come back on top (on RetailRocket they are what
+    # most carts hold): say so rather than "because you viewed" the item itself.
+    return f"you {verb} this recently" if top == item_id else f"because you {verb} {top}"
 
 
 def _empty_answer() -> dict[str, Any]:
