@@ -30,7 +30,12 @@ def get_recommendations(visitor_id: str, **query: Any) -> dict[str, Any]:
     items behind it. Never fails for a valid request: without Redis or a model the answer
     comes from the worker's memory with ``"fallback": "popular"``."""
     svc = services()
-    exclude = [i for i in (query.pop("exclude", "") or "").split(",") if i]
+    exclude = split_ids(query.pop("exclude", None))
     query.setdefault("diversity", svc.settings.default_diversity)
     request = RecommendQuery(exclude=exclude, **query)
     return svc.recommender.for_visitor(checked_visitor_id(visitor_id), request)
+
+
+def split_ids(value: str | None) -> list[str]:
+    """The ids of a comma-separated query parameter such as ``exclude``."""
+    return [i for i in (value or "").split(",") if i]

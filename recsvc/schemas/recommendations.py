@@ -9,7 +9,9 @@ from recsvc.core.journey import STAGES
 STRATEGIES = ["als", "foldin", "popular"]
 
 
-class RecommendationsQuerySchema(Schema):
+class ItemFilterQuerySchema(Schema):
+    """How many items and which ones: shared by every endpoint that lists products."""
+
     class Meta:
         unknown = RAISE
 
@@ -25,6 +27,9 @@ class RecommendationsQuerySchema(Schema):
     in_stock = fields.Boolean(
         metadata={"description": "Only items in stock; default true when the catalog knows stock."}
     )
+
+
+class RecommendationsQuerySchema(ItemFilterQuerySchema):
     diversity = fields.Float(
         validate=validate.Range(min=0.0, max=1.0),
         metadata={"description": "0 keeps the model's order; 1 spreads categories most."},

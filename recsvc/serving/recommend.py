@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,16 +96,16 @@ class Recommender:
 
     def for_visitor(self, visitor_id: str, query: RecommendQuery) -> dict[str, Any]:
         model = self.holder.current()
-        state = self._read_visitor(visitor_id, model)
+        state = self.read_visitor(visitor_id, model)
         if state is None:
             return self._fallback(model, query)
-        answer = self._rank(model, state, query) if model else _empty_answer()
+        answer = self._rank(model, state, query) if model else empty_answer()
         answer["stage"] = self._stage(state)
-        answer["items"] = self._tiles(answer["items"])
+        answer["items"] = self.tiles(answer["items"])
         return answer
 
     # --- reading ------------------------------------------------------------------------
-    def _read_visitor(self, visitor_id: str, model: LoadedModel | None) -> VisitorState | None:
+    def read_visitor(self, visitor_id: str, model: LoadedModel | None) -> VisitorState | None:
         """Profile and model vector in one round trip (the customer document in a second
         one, for logged-in visitors only); None when Redis cannot be used now."""
         if not self.breaker.allow():
@@ -169,18 +170,7 @@ class Recommender:
         }
 
     def _allowed(self, model: LoadedModel, state: VisitorState, query: RecommendQuery):
-        mask = np.ones(len(model.item_ids), bool)
-        for item_id in (*query.exclude, *_owned(state.shared)):
-            row = model.row_of.get(item_id)
-            if row is not None:
-                mask[row] = False
-        stock_filter = query.in_stock if query.in_stock is not None else model.catalog.knows_stock
-        if stock_filter:
-            mask &= model.catalog.in_stock
-        if query.category:
-            code = model.catalog.category_code(query.category)
-            mask &= model.catalog.categories == (code if code is not None else -2)
-        return mask
+        return allowed_mask(model, query, owned(state.shared))
 
     def _search(self, model: LoadedModel, vector: np.ndarray, query: RecommendQuery, mask):
         wide = query.diversity > 0 or query.boost_category
@@ -238,7 +228,7 @@ class Recommender:
     # --- degrading ----------------------------------------------------------------------
     def _fallback(self, model: LoadedModel | None, query: RecommendQuery) -> dict[str, Any]:
         if model is None:
-            answer = _empty_answer()
+            answer = empty_answer()
         else:
             mask = np.ones(len(model.item_ids), bool)
             for item_id in query.exclude:
@@ -259,7 +249,7 @@ class Recommender:
         shared = state.shared or state.visitor.get("shared")
         return labels_at(state.visitor, shared, self.clock.now(), self.settings)[0]
 
-    def _tiles(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def tiles(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Catalog fields for each tile, in one round trip; without them on failure."""
         if not items or not self.breaker.allow():
             return items
@@ -268,10 +258,32 @@ class Recommender:
         except UNAVAILABLE_ERRORS:
             self.breaker.failure()
             return items
+        # A success closes the breaker: the half-open trial may have been this read (similar
+        # items read Redis for their tiles only), and the breaker must not stay half-open.
+        self.breaker.success()
         for item in items:
             known = catalog.get(item["item_id"], {})
             item.update({name: known[name] for name in TILE_FIELDS if name in known})
         return items
+
+
+def allowed_mask(
+    model: LoadedModel, query: RecommendQuery, leave_out: Iterable[str] = ()
+) -> np.ndarray:
+    """Item rows a query may return: not ``exclude``d nor in ``leave_out``, in stock (when
+    asked, or by default when the catalog knows stock) and of ``category`` when given."""
+    mask = np.ones(len(model.item_ids), bool)
+    for item_id in (*query.exclude, *leave_out):
+        row = model.row_of.get(item_id)
+        if row is not None:
+            mask[row] = False
+    stock_filter = query.in_stock if query.in_stock is not None else model.catalog.knows_stock
+    if stock_filter:
+        mask &= model.catalog.in_stock
+    if query.category:
+        code = model.catalog.category_code(query.category)
+        mask &= model.catalog.categories == (code if code is not None else -2)
+    return mask
 
 
 def popular_items(
@@ -312,7 +324,7 @@ def _history(visitor: dict[str, Any] | None, model: LoadedModel) -> History:
     return History(np.array(rows, np.int32), np.array(values, np.float32), kinds)
 
 
-def _owned(shared: dict[str, Any] | None) -> list[str]:
+def owned(shared: dict[str, Any] | None) -> list[str]:
     """Items bought or in the cart: not worth recommending again."""
     if not shared:
         return []
@@ -342,5 +354,5 @@ def _reason(item_id: str, evidence: list[dict[str, Any]], history: History) -> s
     return f"you {verb} this recently" if top == item_id else f"because you {verb} {top}"
 
 
-def _empty_answer() -> dict[str, Any]:
+def empty_answer() -> dict[str, Any]:
     return {"items": [], "strategy": "popular", "model_version": None, "fallback": "popular"}

@@ -7,7 +7,16 @@ from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from recsvc import __version__
-from recsvc.api import admin_models, analytics, catalog, events, ops, recommendations, visitors
+from recsvc.api import (
+    admin_models,
+    analytics,
+    catalog,
+    events,
+    ops,
+    recommendations,
+    similar,
+    visitors,
+)
 from recsvc.clock import Clock
 from recsvc.redis_client import start_embedded
 from recsvc.schemas.catalog import CatalogItemSchema, CatalogUpsertSchema
@@ -22,6 +31,7 @@ API_BLUEPRINTS = (
     events.blp,
     visitors.blp,
     recommendations.blp,
+    similar.blp,
     analytics.blp,
     catalog.items_blp,
     catalog.admin_blp,

@@ -31,6 +31,8 @@ OPERATIONS = [
     ("POST", "/v1/events"),
     ("GET", "/v1/visitors/{visitor_id}/profile"),
     ("GET", "/v1/visitors/{visitor_id}/recommendations"),
+    ("GET", "/v1/items/{item_id}/similar"),
+    ("POST", "/v1/recommendations/cart"),
     ("GET", "/v1/analytics/funnel"),
     ("GET", "/v1/items/{item_id}"),
     ("PUT", "/v1/admin/catalog/items"),
@@ -47,6 +49,8 @@ REACHED = {
     "/v1/visitors/{visitor_id}/profile": 404,
     # No model is published in the fuzz: an empty answer from memory, never an error.
     "/v1/visitors/{visitor_id}/recommendations": 200,
+    "/v1/items/{item_id}/similar": 200,
+    "/v1/recommendations/cart": 200,
     "/v1/analytics/funnel": 200,
     "/v1/items/{item_id}": 404,
     "/v1/admin/catalog/items": 200,
@@ -160,6 +164,34 @@ def test_answers_with_data_match_the_document(api, app):
     response = funnel.call_and_validate()
     assert response.status_code == 200
     assert [step["visitors"] for step in response.json()["steps"]] == [1] * 8
+
+
+def test_similar_and_cart_answers_with_a_model_match_the_document(api, app, make_artifact):
+    """The fuzz runs without a model (empty answers): check full ones, with catalog tiles."""
+    from recsvc.store.models import ModelStore
+
+    svc = app.extensions["recsvc"]
+    ModelStore(svc.client, svc.keys).publish(make_artifact("v1"))
+    svc.catalog.upsert([{"item_id": "i1", "category": "c", "price": 2.5, "title": "One"}])
+    svc.holder.refresh()
+    similar = api.make_case(
+        operation=api["/v1/items/{item_id}/similar"]["GET"],
+        path_parameters={"item_id": "i0"},
+        query={"n": 3},
+        headers=KEY,
+    )
+    response = similar.call_and_validate()
+    assert response.status_code == 200
+    assert [i["item_id"] for i in response.json()["items"]] == ["i1", "i2", "i3"]
+    assert response.json()["items"][0]["title"] == "One"
+    cart = api.make_case(
+        operation=api["/v1/recommendations/cart"]["POST"],
+        body={"items": ["i0", "i5"], "visitor_id": "v-1", "n": 4},
+        headers=KEY,
+    )
+    response = cart.call_and_validate()
+    assert response.status_code == 200
+    assert response.json()["strategy"] == "cart" and len(response.json()["items"]) == 4
 
 
 def test_fuzz_without_redis(settings, clock):

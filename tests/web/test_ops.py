@@ -135,6 +135,8 @@ PATHS = {
     "/v1/events": {"post"},
     "/v1/visitors/{visitor_id}/profile": {"get"},
     "/v1/visitors/{visitor_id}/recommendations": {"get"},
+    "/v1/items/{item_id}/similar": {"get"},
+    "/v1/recommendations/cart": {"post"},
     "/v1/analytics/funnel": {"get"},
     "/v1/items/{item_id}": {"get"},
     "/v1/admin/catalog/items": {"put"},
