@@ -177,14 +177,22 @@ class ModelHolder:
 
     def _start(self) -> None:
         """Load now (so the first request has a model), then poll in a daemon thread.
-        Runs once per process: a forked worker starts its own thread."""
+        Runs once per process: a forked worker starts its own thread. The process is
+        marked as started only after the load, under the lock, so a gthread worker's
+        other threads wait for the model instead of answering without one."""
         with self._lock:
             if self._pid == os.getpid():
                 return
-            self._pid = os.getpid()
             self.refresh()
             thread = threading.Thread(target=self._poll, name="model-poll", daemon=True)
             thread.start()
+            self._pid = os.getpid()
+
+    def preload(self) -> None:
+        """Load the current version in this process without starting a thread: gunicorn's
+        master calls it before each fork, so a new (or recycled) worker starts with the
+        model in pages it shares with the master instead of loading it in a request."""
+        self.refresh()
 
     def _poll(self) -> None:
         while True:

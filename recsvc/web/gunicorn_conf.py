@@ -38,6 +38,13 @@ accesslog = None
 errorlog = "-"
 
 
+def pre_fork(server, worker) -> None:
+    """In the master, before each worker is forked: bring the held model up to date, so
+    the worker starts serving it at once (recycled workers included)."""
+    app = server.app.wsgi()
+    app.extensions["recsvc"].holder.preload()
+
+
 def child_exit(server, worker) -> None:
     """Drop a dead worker's live gauges from the multiprocess metrics."""
     from prometheus_client import multiprocess

@@ -117,3 +117,32 @@ def test_bad_queries_are_422(client):
     for query in ({"n": 0}, {"n": 101}, {"diversity": 2}, {"boost": 0.5}, {"bogus": 1}):
         response = client.get("/v1/visitors/v1/recommendations", query_string=query)
         assert response.status_code == 422, query
+
+
+def test_threads_of_a_starting_worker_wait_for_the_model(app, store_and_model):
+    """gthread workers: while one thread loads the model the others must not answer
+    without it (they used to see the process as started and get None)."""
+    import threading
+
+    from recsvc.web.services import Services
+
+    _out, artifact, _items = store_and_model
+    svc: Services = app.extensions["recsvc"]
+    ModelStore(svc.client, svc.keys).publish(artifact)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(svc.holder.current())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 4 and all(m is not None and m.version == artifact.version for m in seen)
+
+
+def test_preload_loads_without_a_thread(app, store_and_model):
+    from recsvc.web.services import Services
+
+    _out, artifact, _items = store_and_model
+    svc: Services = app.extensions["recsvc"]
+    ModelStore(svc.client, svc.keys).publish(artifact)
+    svc.holder.preload()
+    assert svc.holder._model.version == artifact.version and svc.holder._pid is None
