@@ -1,0 +1,535 @@
+"""Serving benchmark: recommendations against the no-op endpoint, same server, same run.
+
+    python -m loadtests.bench_serving [--seconds 15] [--concurrency 8]
+        [--configs 2x1,4x1,4x4] [--users 1000000] [--items 100000] [--factors 64]
+
+Publishes one model of ``--items`` items and ``--users`` users (64 factors) and a catalog
+(category, in_stock, price, title per item; upserted in chunks of 1,000) into a namespace
+of its own on ``REDIS_URL`` (else an embedded Redis), pre-creates ``--foldin-visitors``
+anonymous visitors with 3-5 ``product_view`` events each through ``POST /v1/events``,
+then, for each gunicorn configuration of ``--configs`` (``WORKERSxTHREADS``; threads > 1
+is the gthread worker), starts ``recsvc serve``, waits until every worker answers with the
+model's version and measures, each for ``--seconds`` at the same concurrency:
+
+- ``noop``: ``GET /healthz``, the reference;
+- ``known``: ``/v1/visitors/u<random>/recommendations?n=10`` (strategy ``als``);
+- ``foldin``: the pre-created anonymous visitors (strategy ``foldin``);
+- ``popular``: unknown visitors (strategy ``popular``).
+
+For each it prints req/s, p50 and p99, and the strategy / fallback / model_version mix
+parsed from a sample of answers (so a misconfigured run, e.g. every answer a fallback,
+cannot pass), then the ratios DESIGN.md asks for (known req/s over no-op req/s >= 0.5,
+known p99 over no-op p99 <= 2, fold-in p99 <= 10 ms), and the memory of the master and
+of each worker after the run: VmRSS (/proc/<pid>/status) and PSS
+(/proc/<pid>/smaps_rollup; workers forked from a preloaded master share pages, so RSS
+counts shared pages once per process and PSS splits them). Workers recycled by
+gunicorn's ``max_requests`` during a phase are counted (a fresh worker loads the model
+inside its first recommendation request). The namespace is deleted at the end.
+
+Factors are structured so that the norm-pruned search (recsvc.core.search) behaves as it
+does on real ALS factors, the ``gauss-pop`` recipe of loadtests/bench_search.py: item
+directions around 500 Gaussian centres (centre + 0.7 x noise, normalised), item norms
+heavy-tailed, Pareto(1.5) + 0.01, so the popularity of an item is its norm (popular and
+trending lists are the items of largest norm; fold-in sessions draw items with
+probability proportional to norm); user vectors are centre + 0.7 x noise around a centre
+drawn with the same popularity skew, normalised, with lognormal(0, 0.5) norms. An
+in-process search over 1,000 user vectors is timed too, as the floor for ``known``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from loadtests import loadgen
+from loadtests.server import _wait_ready, free_port
+from recsvc.core.search import ItemIndex
+from recsvc.keys import KeySpace
+from recsvc.redis_client import connect, start_embedded
+from recsvc.registry.artifact import ModelArtifact
+from recsvc.store.catalog import CatalogStore
+from recsvc.store.models import ModelStore
+from recsvc.store.namespace import delete_namespace
+
+HOST = "127.0.0.1"
+CENTRES = 500
+CATEGORIES = 40
+PARAMS = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
+WEIGHTS = {"events": {"product_view": 1.0, "add_to_cart": 4.0, "purchase": 8.0}}
+TARGETS = {"known_rps_over_noop": 0.5, "known_p99_over_noop": 2.0, "foldin_p99_ms": 10.0}
+
+
+# --- the model and the catalog ---------------------------------------------------------
+def structured_artifact(users: int, items: int, factors: int, seed: int = 0) -> ModelArtifact:
+    """Clustered factors with heavy-tailed item norms (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((CENTRES, factors)).astype(np.float32)
+    labels = rng.integers(0, CENTRES, items)
+    item_factors = centres[labels] + 0.7 * rng.standard_normal((items, factors), np.float32)
+    item_factors /= np.linalg.norm(item_factors, axis=1, keepdims=True)
+    item_norms = (rng.pareto(1.5, items) + 0.01).astype(np.float32)
+    item_factors *= item_norms[:, None]
+    # Users lean to the popular clusters, as real users lean to popular items.
+    weight = np.bincount(labels, weights=item_norms, minlength=CENTRES)
+    user_labels = rng.choice(CENTRES, users, p=weight / weight.sum())
+    user_factors = np.empty((users, factors), np.float32)
+    for start in range(0, users, 100_000):  # in chunks: a 1M x 64 float64 temp is 0.5 GB
+        part = slice(start, min(start + 100_000, users))
+        n = part.stop - part.start
+        chunk = centres[user_labels[part]] + 0.7 * rng.standard_normal((n, factors), np.float32)
+        chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
+        chunk *= rng.lognormal(0.0, 0.5, n).astype(np.float32)[:, None]
+        user_factors[part] = chunk
+    by_norm = np.argsort(-item_norms)
+    return ModelArtifact(
+        version=f"bench-{uuid.uuid4().hex[:6]}",
+        manifest={"model": "als", "created": "bench", "params": PARAMS, "weights": WEIGHTS},
+        item_ids=np.char.add("i", np.arange(items).astype(str)),
+        user_ids=np.char.add("u", np.arange(users).astype(str)),
+        item_factors=item_factors,
+        user_factors=user_factors,
+        popular=by_norm[:500],
+        trending=by_norm[:200][::-1].copy(),
+        similar_items=rng.integers(0, items, (items, 50), dtype=np.int32),
+        similar_scores=rng.random((items, 50), dtype=np.float32),
+    )
+
+
+def catalog_items(items: int, seed: int = 1) -> Iterator[dict]:
+    rng = random.Random(seed)
+    for n in range(items):
+        yield {
+            "item_id": f"i{n}",
+            "category": f"cat{rng.randrange(CATEGORIES)}",
+            "in_stock": rng.random() < 0.95,
+            "price": round(rng.uniform(2, 300), 2),
+            "title": f"Item {n}",
+        }
+
+
+def upsert_catalog(catalog: CatalogStore, items: int, chunk: int = 1000) -> None:
+    batch: list[dict] = []
+    for item in catalog_items(items):
+        batch.append(item)
+        if len(batch) == chunk:
+            catalog.upsert(batch)
+            batch = []
+    if batch:
+        catalog.upsert(batch)
+
+
+def search_floor(artifact: ModelArtifact, queries: int = 1000) -> dict:
+    """In-process top-10 search latency for user vectors: what the pruning does here."""
+    index = ItemIndex.build(np.ascontiguousarray(artifact.item_factors, np.float32))
+    rng = np.random.default_rng(2)
+    users = artifact.user_factors[rng.integers(0, len(artifact.user_ids), queries)]
+    mask = np.ones(len(artifact.item_ids), bool)
+    mask[rng.random(len(mask)) < 0.05] = False  # the bench catalog's out-of-stock share
+    index.search(users[0], 10, mask)
+    latencies = []
+    for user in users:
+        started = time.perf_counter()
+        index.search(user, 10, mask)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {
+        "index": type(index).__name__,
+        "p50_ms": round(float(np.percentile(latencies, 50)), 3),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 3),
+    }
+
+
+# --- visitors with a session -----------------------------------------------------------
+def foldin_visitors(port: int, count: int, artifact: ModelArtifact, seed: int = 3) -> list[str]:
+    """``count`` anonymous visitors with 3-5 product views each, sent through the API in
+    batches of 1,000 events; items drawn with probability proportional to their norm."""
+    rng = np.random.default_rng(seed)
+    norms = np.linalg.norm(artifact.item_factors, axis=1)
+    visitors = [f"anon-{seed}-{n}" for n in range(count)]
+    views = rng.integers(3, 6, count)
+    picks = rng.choice(len(norms), int(views.sum()), p=norms / norms.sum())
+    events, position = [], 0
+    for visitor, k in zip(visitors, views.tolist(), strict=True):
+        for row in picks[position : position + k].tolist():
+            events.append({"type": "product_view", "visitor_id": visitor, "item_id": f"i{row}"})
+        position += k
+    requests = [
+        loadgen.Request(
+            "POST", "/v1/events", loadgen.json_body({"events": events[start : start + 1000]})
+        )
+        for start in range(0, len(events), 1000)
+    ]
+    pending = iter(requests)
+    result = loadgen.run(
+        HOST, port, lambda _n: pending, concurrency=4, seconds=600, name="seed events"
+    )
+    if result.statuses.get(202) != len(requests):
+        raise RuntimeError(f"seeding fold-in visitors failed: {result.summary()}")
+    return visitors
+
+
+# --- the service -----------------------------------------------------------------------
+@contextlib.contextmanager
+def service(
+    redis_url: str, namespace: str, workers: int, threads: int
+) -> Iterator[tuple[int, subprocess.Popen]]:
+    """``recsvc serve`` on the given namespace; yields (port, the gunicorn master)."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(REDIS_URL=redis_url, RECSVC_NAMESPACE=namespace, RECSVC_LOG_LEVEL="WARNING")
+    log_path = Path(tempfile.gettempdir()) / f"recsvc-bench-serving-{namespace}.log"
+    command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers), "--threads", str(threads)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        try:
+            _wait_ready(port, process, log_path)
+            yield port, process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def memory_of(pid: int) -> dict:
+    """VmRSS and PSS of one process, in MiB."""
+    out = {"pid": pid, "rss_mib": 0.0, "pss_mib": 0.0}
+    try:  # a worker recycled meanwhile reads as zero
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss_mib"] = round(int(line.split()[1]) / 1024, 1)
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["pss_mib"] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
+def memory(master: int) -> dict:
+    workers = [memory_of(pid) for pid in children(master)]
+    master_mem = memory_of(master)
+    return {
+        "master": master_mem,
+        "workers": workers,
+        "total_rss_mib": round(master_mem["rss_mib"] + sum(w["rss_mib"] for w in workers), 1),
+        "total_pss_mib": round(master_mem["pss_mib"] + sum(w["pss_mib"] for w in workers), 1),
+    }
+
+
+def recommend_path(visitor: str) -> str:
+    return f"/v1/visitors/{visitor}/recommendations?n=10"
+
+
+def wait_for_version(port: int, version: str, timeout: float = 120.0) -> float:
+    """Until 50 answers in a row (over fresh connections, so every worker is asked) name
+    ``version``; returns the seconds it took."""
+    started = time.monotonic()
+    deadline = started + timeout
+    in_a_row = 0
+    n = 0
+    while in_a_row < 50:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"workers did not report {version} within {timeout} s")
+        n += 1
+        request = loadgen.Request("GET", recommend_path(f"u{n}"))
+        result = loadgen.run(
+            HOST,
+            port,
+            lambda _n, r=request: iter([r]),
+            concurrency=1,
+            seconds=30,
+            keep_bodies=True,
+        )
+        body = json.loads(result.bodies[0]) if result.bodies else {}
+        if body.get("model_version") == version and body.get("fallback") is None:
+            in_a_row += 1
+        else:
+            in_a_row = 0
+            time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def mix(result: loadgen.Result, sample: int = 2000) -> dict:
+    """Strategy, fallback and model_version counts over a sample of the answers."""
+    bodies = random.Random(0).sample(result.bodies, min(sample, len(result.bodies)))
+    strategies: Counter = Counter()
+    fallbacks: Counter = Counter()
+    versions: Counter = Counter()
+    empty = 0
+    for raw in bodies:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            strategies["<not json>"] += 1
+            continue
+        strategies[str(body.get("strategy"))] += 1
+        fallbacks[str(body.get("fallback"))] += 1
+        versions[str(body.get("model_version"))] += 1
+        empty += not body.get("items")
+    return {
+        "sampled": len(bodies),
+        "strategy": dict(strategies),
+        "fallback": dict(fallbacks),
+        "model_version": dict(versions),
+        "empty_items": empty,
+    }
+
+
+def requests_for(visitors: list[str] | None, prefix: str, pool: int):
+    """One stream of recommendation requests per connection: random visitors of the list,
+    or ``prefix<random below pool>``."""
+
+    def make(connection: int):
+        rng = random.Random(1000 + connection)
+        while True:
+            visitor = rng.choice(visitors) if visitors else f"{prefix}{rng.randrange(pool)}"
+            yield loadgen.Request("GET", recommend_path(visitor))
+
+    return make
+
+
+def measure_config(
+    redis_url: str,
+    namespace: str,
+    version: str,
+    workers: int,
+    threads: int,
+    args: argparse.Namespace,
+    visitors: list[str],
+) -> dict:
+    with service(redis_url, namespace, workers, threads) as (port, master):
+        load_s = wait_for_version(port, version)
+        loadgen.run(HOST, port, loadgen.repeat(loadgen.Request("GET", "/healthz")), seconds=2)
+        phases = {
+            "noop": loadgen.repeat(loadgen.Request("GET", "/healthz")),
+            "known": requests_for(None, "u", args.users),
+            "foldin": requests_for(visitors, "", 0),
+            "popular": requests_for(None, "nobody-", 10**9),
+        }
+        results, restarts = {}, {}
+        for name, make in phases.items():
+            before = set(children(master.pid))
+            result = loadgen.run(
+                HOST,
+                port,
+                make,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                name=name,
+                keep_bodies=name != "noop",
+            )
+            restarts[name] = len(set(children(master.pid)) - before)
+            results[name] = result
+        # Fold-in latency without queueing behind 7 other connections: one at a time.
+        results["foldin_c1"] = loadgen.run(
+            HOST,
+            port,
+            phases["foldin"],
+            concurrency=1,
+            seconds=args.seconds / 3,
+            name="foldin_c1",
+            keep_bodies=True,
+        )
+        restarts["foldin_c1"] = 0
+        # A worker recycled by max_requests holds no model until its first recommendation:
+        # have every worker answer with the model before reading memory.
+        wait_for_version(port, version)
+        mem = memory(master.pid)
+    noop, known, foldin = results["noop"], results["known"], results["foldin"]
+    report = {
+        "config": f"{workers}x{threads} ({'gthread' if threads > 1 else 'sync'})",
+        "workers_loaded_model_s": round(load_s, 1),
+        "phases": {
+            name: {
+                **result.summary(),
+                "workers_recycled": restarts[name],
+                **({"mix": mix(result)} if name != "noop" else {}),
+            }
+            for name, result in results.items()
+        },
+        "known_rps_over_noop": round(known.rps / noop.rps, 3),
+        "known_p99_over_noop": round(known.percentile(99) / noop.percentile(99), 2),
+        "foldin_p99_ms": round(foldin.percentile(99), 2),
+        "foldin_c1_p99_ms": round(results["foldin_c1"].percentile(99), 2),
+        "memory": mem,
+    }
+    report["strategies_as_expected"] = all(
+        _as_expected(report["phases"][name]["mix"], strategy, version) and not results[name].errors
+        for name, strategy in {"known": "als", "foldin": "foldin", "popular": "popular"}.items()
+    )
+    report["meets_targets"] = report["strategies_as_expected"] and (
+        report["known_rps_over_noop"] >= TARGETS["known_rps_over_noop"]
+        and report["known_p99_over_noop"] <= TARGETS["known_p99_over_noop"]
+        and report["foldin_p99_ms"] <= TARGETS["foldin_p99_ms"]
+    )
+    return report
+
+
+def _as_expected(sample: dict, strategy: str, version: str) -> bool:
+    n = sample["sampled"]
+    return (
+        n > 0
+        and sample["strategy"] == {strategy: n}
+        and sample["fallback"] == {"None": n}
+        and sample["model_version"] == {version: n}
+        and sample["empty_items"] == 0
+    )
+
+
+def print_config(report: dict) -> None:
+    print(
+        f"\n== {report['config']}: workers had the model after {report['workers_loaded_model_s']} s"
+    )
+    for name, line in report["phases"].items():
+        text = (
+            f"  {name:<8} {line['rps']:>8.1f} req/s  p50 {line['p50_ms']:6.2f} ms"
+            f"  p99 {line['p99_ms']:6.2f} ms  errors {line['errors']}  {line['statuses']}"
+            f"  recycled {line['workers_recycled']}"
+        )
+        if "mix" in line:
+            m = line["mix"]
+            text += f"\n           mix of {m['sampled']}: {m['strategy']} fallback {m['fallback']}"
+            text += f" empty {m['empty_items']}"
+        print(text)
+    print(
+        f"  known/noop req/s {report['known_rps_over_noop']} (target >= 0.5); "
+        f"known p99 / noop p99 {report['known_p99_over_noop']} (target <= 2); "
+        f"fold-in p99 {report['foldin_p99_ms']} ms (target <= 10; "
+        f"{report['foldin_c1_p99_ms']} ms at concurrency 1); "
+        f"strategies as expected: {report['strategies_as_expected']}; "
+        f"meets targets: {report['meets_targets']}"
+    )
+    mem = report["memory"]
+    print(
+        f"  memory MiB: master RSS {mem['master']['rss_mib']} PSS {mem['master']['pss_mib']}; "
+        + "; ".join(f"worker RSS {w['rss_mib']} PSS {w['pss_mib']}" for w in mem["workers"])
+        + f"; total RSS {mem['total_rss_mib']} PSS {mem['total_pss_mib']}"
+    )
+
+
+def parse_configs(raw: str) -> list[tuple[int, int]]:
+    configs = []
+    for part in raw.split(","):
+        workers, _, threads = part.strip().partition("x")
+        configs.append((int(workers), int(threads or 1)))
+    return configs
+
+
+def cpu_times() -> dict[int, tuple[str, float]]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+def other_cpu(before: dict, after: dict, seconds: float, mine: set[int]) -> list[str]:
+    """Processes outside this benchmark's tree that used over 5% of a core meanwhile."""
+    busy = []
+    for pid, (name, used) in after.items():
+        if pid in mine or name.startswith("redis-server"):  # Redis is part of the test
+            continue
+        spent = used - before.get(pid, (name, 0.0))[1]
+        if spent / seconds > 0.05:
+            busy.append(f"{name}[{pid}] {100 * spent / seconds:.0f}%")
+    return busy
+
+
+def descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        out.add(current)
+        todo.extend(children(current))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--configs", default="2x1,4x1,4x4", help="gunicorn WORKERSxTHREADS, comma-separated"
+    )
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--foldin-visitors", type=int, default=20_000)
+    args = parser.parse_args()
+
+    embedded = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        embedded = start_embedded(Path(tempfile.mkdtemp(prefix="recsvc-bench-serving-")))
+        redis_url = embedded.url
+    client = connect(redis_url, socket_timeout=60)
+    namespace = f"benchsrv{uuid.uuid4().hex[:6]}"
+    keys = KeySpace(namespace)
+    report: dict = {"args": vars(args), "configs": []}
+    try:
+        started = time.perf_counter()
+        artifact = structured_artifact(args.users, args.items, args.factors)
+        report["search_floor_top10"] = search_floor(artifact)
+        upsert_catalog(CatalogStore(client, keys), args.items)
+        ModelStore(client, keys).publish(artifact, progress=True)
+        report["setup_s"] = round(time.perf_counter() - started, 1)
+        print(
+            f"published {artifact.version}: {args.items:,} items + {args.users:,} users x "
+            f"{args.factors}, catalog {args.items:,} items, in {report['setup_s']} s; "
+            f"in-process top-10 search {report['search_floor_top10']}",
+            flush=True,
+        )
+        visitors: list[str] = []
+        for workers, threads in parse_configs(args.configs):
+            if not visitors:  # seeded once, through the first service started
+                with service(redis_url, namespace, workers, threads) as (port, _master):
+                    visitors = foldin_visitors(port, args.foldin_visitors, artifact)
+                print(f"seeded {len(visitors):,} anonymous visitors with 3-5 views", flush=True)
+            before = cpu_times()
+            t0 = time.monotonic()
+            line = measure_config(
+                redis_url, namespace, artifact.version, workers, threads, args, visitors
+            )
+            line["other_busy_processes"] = other_cpu(
+                before, cpu_times(), time.monotonic() - t0, descendants(os.getpid())
+            )
+            report["configs"].append(line)
+            print_config(line)
+            if line["other_busy_processes"]:
+                print(f"  machine shared: {', '.join(line['other_busy_processes'])}")
+    finally:
+        delete_namespace(client, namespace)
+        if embedded is not None:
+            embedded.stop()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
