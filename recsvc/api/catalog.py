@@ -4,13 +4,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import request
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
 
+from recsvc.api.batches import batch_error, invalid_batch, read_json_body, validate_each
 from recsvc.core.events import ID_PATTERN
 from recsvc.schemas.catalog import (
     MAX_BATCH_ITEMS,
@@ -33,7 +31,6 @@ items_blp = Blueprint(
     "catalog_items", __name__, url_prefix="/v1/items", description="Catalog items."
 )
 
-MAX_ERRORS_SHOWN = 100
 ITEM_SCHEMA = CatalogItemSchema()
 
 # Ids may contain "/" (ID_PATTERN), hence the path converter, as for visitors. Werkzeug
@@ -105,7 +102,7 @@ def put_items() -> dict[str, Any]:
     422 naming each bad item's index, field and reason, and nothing is written. The
     catalog's version counter moves when at least one item changed.
     """
-    items = _validate(_items_from_body(_json_body()))
+    items = _validate(_items_from_body(read_json_body()))
     try:
         changed, version = services().catalog.upsert(items)
     except TooMuchContention as error:
@@ -155,27 +152,15 @@ def _unknown(item_id: str) -> ApiError:
     return ApiError(404, "not_found", f"Unknown item {item_id!r}.")
 
 
-def _json_body() -> Any:
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413 here
-    try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from error
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
 def _items_from_body(body: Any) -> list[Any]:
     if not isinstance(body, dict):
-        raise _invalid([_error(None, None, "Body must be a JSON object.")])
+        raise invalid_batch("items", [batch_error(None, None, "Body must be a JSON object.")])
     extra = sorted(set(body) - {"items"})
     if extra:
-        raise _invalid([_error(None, name, "Unknown field.") for name in extra])
+        raise invalid_batch("items", [batch_error(None, name, "Unknown field.") for name in extra])
     items = body.get("items")
     if not isinstance(items, list) or not items:
-        raise _invalid([_error(None, "items", "Must be a non-empty list.")])
+        raise invalid_batch("items", [batch_error(None, "items", "Must be a non-empty list.")])
     if len(items) > MAX_BATCH_ITEMS:
         raise ApiError(
             422,
@@ -183,7 +168,9 @@ def _items_from_body(body: Any) -> list[Any]:
             f"At most {MAX_BATCH_ITEMS} items per request.",
             {
                 "errors": [
-                    _error(None, "items", f"{len(items)} items; the limit is {MAX_BATCH_ITEMS}.")
+                    batch_error(
+                        None, "items", f"{len(items)} items; the limit is {MAX_BATCH_ITEMS}."
+                    )
                 ]
             },
         )
@@ -191,38 +178,7 @@ def _items_from_body(body: Any) -> list[Any]:
 
 
 def _validate(items: list[Any]) -> list[dict[str, Any]]:
-    valid, errors = [], []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors.append(_error(index, None, "Must be a JSON object."))
-            continue
-        try:
-            valid.append(ITEM_SCHEMA.load(item))
-        except ValidationError as error:
-            errors.extend(_flatten(index, error.messages))
+    valid, errors = validate_each(items, ITEM_SCHEMA)
     if errors:
-        raise _invalid(errors, len({e["index"] for e in errors}), len(items))
+        raise invalid_batch("items", errors, len(items))
     return valid
-
-
-def _error(index: int | None, field: str | None, reason: str) -> dict[str, Any]:
-    return {"index": index, "field": field, "reason": reason}
-
-
-def _flatten(index: int, messages: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """marshmallow's messages as flat ``{"index", "field", "reason"}`` entries."""
-    if isinstance(messages, dict):
-        found = []
-        for name, value in messages.items():
-            field = name if name != "_schema" else None
-            path = f"{prefix}.{field}" if prefix and field else (field or prefix or None)
-            found.extend(_flatten(index, value, path or ""))
-        return found
-    reasons = messages if isinstance(messages, list) else [messages]
-    return [_error(index, prefix or None, str(reason)) for reason in reasons]
-
-
-def _invalid(errors: list[dict[str, Any]], bad: int = 1, total: int = 1) -> ApiError:
-    message = f"{bad} of {total} items invalid; nothing was written."
-    details = {"errors": errors[:MAX_ERRORS_SHOWN], "invalid_items": bad}
-    return ApiError(422, "validation_error", message, details)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from flask import request
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
 
+from recsvc.api.batches import batch_error, invalid_batch, read_json_body, validate_each
 from recsvc.clock import utc
 from recsvc.core.events import new_event_id
 from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
@@ -21,7 +19,6 @@ from recsvc.web.services import services
 
 blp = Blueprint("events", __name__, url_prefix="/v1", description="Storefront events in.")
 
-MAX_ERRORS_SHOWN = 100
 
 REQUEST_BODY = {
     "required": True,
@@ -83,7 +80,7 @@ def post_events() -> dict[str, Any]:
     profile, cart and the funnel counters.
     """
     svc = services()
-    events = _events_from_body(_json_body(), svc.settings.max_batch_events)
+    events = _events_from_body(read_json_body(), svc.settings.max_batch_events)
     received_at = utc(svc.clock)
     valid = _validate(events, received_at)
     now = svc.clock.now()
@@ -98,29 +95,15 @@ def post_events() -> dict[str, Any]:
     return {"accepted": len(records), "ids": [record["id"] for record in records]}
 
 
-def _json_body() -> Any:
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413 here
-    try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from error
-
-
-def _no_constant(name: str) -> Any:
-    """Python's json reads NaN and Infinity, which JSON has not: refuse them, so that what
-    we store stays JSON that every reader (exporter, training job) can parse."""
-    raise ValueError(f"{name} is not a JSON value")
-
-
 def _events_from_body(body: Any, limit: int) -> list[Any]:
     if isinstance(body, dict) and "events" in body:
         extra = sorted(set(body) - {"events"})
         if extra:
-            raise _invalid([{"index": None, "field": extra[0], "reason": "Unknown field."}])
+            raise invalid_batch("events", [batch_error(None, extra[0], "Unknown field.")])
         events = body["events"]
         if not isinstance(events, list) or not events:
-            raise _invalid(
-                [{"index": None, "field": "events", "reason": "Must be a non-empty list."}]
+            raise invalid_batch(
+                "events", [batch_error(None, "events", "Must be a non-empty list.")]
             )
         if len(events) > limit:
             raise ApiError(
@@ -140,7 +123,7 @@ def _events_from_body(body: Any, limit: int) -> list[Any]:
         return events
     if isinstance(body, dict):
         return [body]
-    raise _invalid([{"index": None, "field": None, "reason": "Body must be a JSON object."}])
+    raise invalid_batch("events", [batch_error(None, None, "Body must be a JSON object.")])
 
 
 def _validate(events: list[Any], received_at) -> list[dict[str, Any]]:
@@ -151,35 +134,8 @@ def _validate(events: list[Any], received_at) -> list[dict[str, Any]]:
         max_properties=settings.max_properties,
         max_properties_bytes=settings.max_properties_bytes,
     )
-    valid, errors = [], []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            errors.append({"index": index, "field": None, "reason": "Must be a JSON object."})
-            continue
-        try:
-            valid.append(schema.load(event))
-        except ValidationError as error:
-            errors.extend(_flatten(index, error.messages))
+    valid, errors = validate_each(events, schema)
     if errors:
         EVENTS_REJECTED.labels("validation").inc()
-        raise _invalid(errors, len({e["index"] for e in errors}), len(events))
+        raise invalid_batch("events", errors, len(events))
     return valid
-
-
-def _flatten(index: int, messages: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """marshmallow's nested messages as flat ``{"index", "field", "reason"}`` entries."""
-    if isinstance(messages, dict):
-        found = []
-        for name, value in messages.items():
-            field = name if name != "_schema" else None
-            path = f"{prefix}.{field}" if prefix and field else (field or prefix or None)
-            found.extend(_flatten(index, value, path or ""))
-        return found
-    reasons = messages if isinstance(messages, list) else [messages]
-    return [{"index": index, "field": prefix or None, "reason": str(r)} for r in reasons]
-
-
-def _invalid(errors: list[dict[str, Any]], bad: int = 1, total: int = 1) -> ApiError:
-    message = f"{bad} of {total} events invalid; nothing was written."
-    details = {"errors": errors[:MAX_ERRORS_SHOWN], "invalid_events": bad}
-    return ApiError(422, "validation_error", message, details)

@@ -1,0 +1,71 @@
+"""All-or-nothing validation of a batch of JSON objects (events, catalog items): every
+problem named by its index, field and reason, nothing written when there is one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from marshmallow import Schema, ValidationError
+
+from recsvc.web.errors import ApiError
+
+MAX_ERRORS_SHOWN = 100
+
+
+def read_json_body() -> Any:
+    """The request body parsed as JSON; a 400 naming the problem otherwise. Bodies over
+    ``MAX_CONTENT_LENGTH`` raise Flask's 413 while being read."""
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from error
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: refuse them, so that what
+    we store stays JSON that every reader (exporter, training job) can parse."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def batch_error(index: int | None, field: str | None, reason: str) -> dict[str, Any]:
+    """One entry of a 422's ``details.errors``; ``index`` None for the body itself."""
+    return {"index": index, "field": field, "reason": reason}
+
+
+def flatten_errors(index: int, messages: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """marshmallow's nested messages as flat ``{"index", "field", "reason"}`` entries,
+    nested fields joined with dots (``properties.colour``)."""
+    if isinstance(messages, dict):
+        found = []
+        for name, value in messages.items():
+            field = name if name != "_schema" else None
+            path = f"{prefix}.{field}" if prefix and field else (field or prefix or None)
+            found.extend(flatten_errors(index, value, path or ""))
+        return found
+    reasons = messages if isinstance(messages, list) else [messages]
+    return [batch_error(index, prefix or None, str(reason)) for reason in reasons]
+
+
+def validate_each(objects: list[Any], schema: Schema) -> tuple[list[dict], list[dict]]:
+    """``(loaded, errors)``: each object loaded by ``schema``, and every problem found."""
+    loaded, errors = [], []
+    for index, value in enumerate(objects):
+        if not isinstance(value, dict):
+            errors.append(batch_error(index, None, "Must be a JSON object."))
+            continue
+        try:
+            loaded.append(schema.load(value))
+        except ValidationError as error:
+            errors.extend(flatten_errors(index, error.messages))
+    return loaded, errors
+
+
+def invalid_batch(noun: str, errors: list[dict[str, Any]], total: int = 1) -> ApiError:
+    """The 422 for a batch of ``total`` ``noun``s (plural) with these errors."""
+    bad = len({e["index"] for e in errors}) or 1
+    message = f"{bad} of {total} {noun} invalid; nothing was written."
+    details = {"errors": errors[:MAX_ERRORS_SHOWN], f"invalid_{noun}": bad}
+    return ApiError(422, "validation_error", message, details)
