@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, jsonify
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -32,7 +33,7 @@ blp = Blueprint(
 @blp.response(200, SimilarItemsSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="The current model does not know it.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid item id or filter.")
-def get_similar(item_id: str, **query: Any) -> dict[str, Any]:
+def get_similar(item_id: str, **query: Any) -> Response:
     """Items similar to this one.
 
     The model's similar-items list for the item, best first, filtered like
@@ -44,7 +45,8 @@ def get_similar(item_id: str, **query: Any) -> dict[str, Any]:
     item_id = checked_item_id(item_id)
     request = RecommendQuery(exclude=split_ids(query.pop("exclude", None)), **query)
     try:
-        return similar_answer(services().recommender, item_id, request)
+        # Already the documented shape: returned without marshmallow's dump (speed).
+        return jsonify(similar_answer(services().recommender, item_id, request))
     except UnknownItem as error:
         raise ApiError(404, "not_found", f"The current model does not know {item_id!r}.") from error
 
@@ -54,7 +56,7 @@ def get_similar(item_id: str, **query: Any) -> dict[str, Any]:
 @blp.response(200, CartAddOnsSchema)
 @blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid body.")
-def post_cart(body: dict[str, Any]) -> dict[str, Any]:
+def post_cart(body: dict[str, Any]) -> Response:
     """Add-ons for a cart.
 
     Never an item of the cart nor, with ``visitor_id``, one that visitor bought. Items
@@ -66,4 +68,5 @@ def post_cart(body: dict[str, Any]) -> dict[str, Any]:
     catalog fields; before any model is loaded the list is empty with
     ``"fallback": "popular"``.
     """
-    return cart_answer(services().recommender, body["items"], body.get("visitor_id"), body["n"])
+    answer = cart_answer(services().recommender, body["items"], body.get("visitor_id"), body["n"])
+    return jsonify(answer)
