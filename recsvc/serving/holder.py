@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,20 @@ class LoadedModel:
     catalog: CatalogView
     loaded_at: float = field(default_factory=time.time)
 
+    @cached_property
+    def ranked_popular(self) -> np.ndarray:
+        """Trending rows, then popular rows not already listed: the popular strategy's
+        order, computed once per version."""
+        merged = np.concatenate([self.trending, self.popular]).astype(np.int32)
+        _, first = np.unique(merged, return_index=True)
+        return merged[np.sort(first)]
+
+    @cached_property
+    def is_trending(self) -> np.ndarray:
+        flags = np.zeros(len(self.item_ids), bool)
+        flags[self.trending] = True
+        return flags
+
     @property
     def regularization(self) -> float:
         return float(self.manifest.get("params", {}).get("regularization", 0.01))
@@ -123,7 +138,8 @@ class LoadedModel:
         )
 
     def with_catalog(self, catalog: CatalogView) -> LoadedModel:
-        return LoadedModel(**{**self.__dict__, "catalog": catalog})
+        fields_ = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return LoadedModel(**{**fields_, "catalog": catalog})
 
 
 class ModelHolder:

@@ -289,19 +289,21 @@ def allowed_mask(
 def popular_items(
     model: LoadedModel, n: int, mask: np.ndarray, favourite: int | None
 ) -> list[dict[str, Any]]:
-    """Trending then popular items allowed by ``mask``; the ``favourite`` category first."""
-    ranked = list(dict.fromkeys([*model.trending.tolist(), *model.popular.tolist()]))
-    trending = set(model.trending.tolist())
-    allowed = [row for row in ranked if mask[row]]
+    """Trending then popular items allowed by ``mask``; the ``favourite`` category first.
+    Vectorised over the model's precomputed ranking: this runs on every popular answer
+    and every fallback."""
+    ranked = model.ranked_popular
+    allowed = ranked[mask[ranked]]
     if favourite is not None:
-        allowed.sort(key=lambda row: model.catalog.categories[row] != favourite)
+        # A stable sort keeps the trending-then-popular order inside each group.
+        allowed = allowed[np.argsort(model.catalog.categories[allowed] != favourite, kind="stable")]
     items = []
-    for row in allowed[:n]:
-        category = model.catalog.categories[row]
+    for row in allowed[:n].tolist():
+        category = int(model.catalog.categories[row])
         if favourite is not None and category == favourite:
             reason = f"popular in {model.catalog.category_names[category]}"
         else:
-            reason = "trending" if row in trending else "popular"
+            reason = "trending" if model.is_trending[row] else "popular"
         items.append(
             {"item_id": model.item_ids[row], "score": None, "reason": reason, "evidence": []}
         )
