@@ -30,7 +30,7 @@ def running_service(
     log_level: str = "WARNING",
     log_file: Path | None = None,
     extra_env: dict[str, str] | None = None,
-) -> Iterator[tuple[int, str]]:
+) -> Iterator[tuple[int, str, str]]:
     """Yield ``(port, namespace, redis_url)`` of a fresh service; on ``REDIS_URL`` if set,
     else on an embedded Redis started here (so the benchmark can inspect it afterwards)."""
     port = free_port()
