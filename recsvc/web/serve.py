@@ -23,7 +23,13 @@ class RecsvcGunicorn(Application):
         return None
 
     def load_config(self) -> None:
+        """Our config module, then ``GUNICORN_CMD_ARGS`` (as plain gunicorn reads it, so
+        operators can tune e.g. ``--max-requests`` without code), then our options."""
         self.load_config_from_module_name_or_filename("python:recsvc.web.gunicorn_conf")
+        env_args = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for name, value in vars(env_args).items():
+            if value is not None and name != "args":
+                self.cfg.set(name.lower(), value)
         for name, value in self.overrides.items():
             self.cfg.set(name, value)
 

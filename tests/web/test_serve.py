@@ -54,3 +54,14 @@ def test_serve_with_embedded_redis_from_a_clean_folder(tmp_path, free_port):
     socket_path = tmp_path / "var" / "redis.sock"
     assert (tmp_path / "var" / "appendonly.aof").exists()
     assert not socket_path.exists(), "the embedded Redis should stop with the service"
+
+
+def test_gunicorn_settings_layer_config_env_then_options(monkeypatch):
+    """The config module's defaults, then GUNICORN_CMD_ARGS, then recsvc serve's options."""
+    from recsvc.web.serve import RecsvcGunicorn
+
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--max-requests 7 --workers 5")
+    app = RecsvcGunicorn({"bind": ["127.0.0.1:9999"], "workers": 3})
+    assert app.cfg.max_requests == 7  # from the environment
+    assert app.cfg.workers == 3  # the command line option wins
+    assert app.cfg.preload_app and app.cfg.graceful_timeout == 20  # from the config module
