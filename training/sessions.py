@@ -31,6 +31,8 @@ weighs 1; ``d`` is the part's ``history_decay``):
 - ``session_knn`` (V-SKNN): similarity to past sessions ``sim(n) = Σ_p w_p [s_p ∈ n]``
   (over each item's ``sample`` most recent sessions, optionally divided by
   ``sqrt(|n|)``), the ``neighbours`` most similar kept, ``score(j) = Σ_n sim(n) [j ∈ n]``;
+  with STAN's position decay (Garg et al. 2019) ``[j ∈ n]`` becomes
+  ``exp(−|pos_n(j) − pos_n(a)| / λ3)``, ``a`` the newest session item that ``n`` holds;
 - ``als``: implicit ALS on the session × item matrix, the session folded in with
   confidences ``alpha · w`` (:func:`training.scorers.als_fold_in`), ``score = x Yᵀ``;
 - ``recent``: the session's own items, ``score(s_p) = w_p``: visitors come back to items.
@@ -482,7 +484,13 @@ class SessionKNNParams:
     """V-SKNN: ``neighbours`` past sessions among each item's ``sample`` most recent;
     ``normalize`` divides a neighbour's similarity by ``sqrt(its length)``, and
     ``half_life_days`` (0: off) multiplies it by ``2^(−age / half_life_days)``, ``age``
-    the days from the neighbour's start to the end of train (STAN's session recency)."""
+    the days from the neighbour's start to the end of train (STAN's session recency).
+
+    ``position_decay`` (STAN's λ3; 0: off) weighs an item ``j`` of neighbour ``n`` by
+    ``exp(−|pos_n(j) − pos_n(a)| / position_decay)``, ``a`` the newest item of the
+    current session that ``n`` holds (positions of each item's last occurrence in ``n``);
+    items before ``a`` are further multiplied by ``backward``. ``history_decay`` is
+    STAN's λ1 (``d = exp(−1/λ1)``) and ``half_life_days`` its λ2."""
 
     weight: float = 1.0
     neighbours: int = 100
@@ -490,6 +498,8 @@ class SessionKNNParams:
     history_decay: float = 0.7
     normalize: bool = True
     half_life_days: float = 0.0
+    position_decay: float = 0.0
+    backward: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -567,6 +577,9 @@ class SessionModel:
     item_sessions : scipy.sparse.csr_matrix, shape (n_items, n_sessions), float32, or None
         Each item's ``sample`` most recent sessions, valued ``1 / sqrt(length)`` when
         normalising, else 1.
+    session_positions : scipy.sparse.csr_matrix, shape (n_sessions, n_items), int32, or None
+        1 + the position of each item's last occurrence in each train session (session-kNN
+        with ``position_decay`` only).
     item_factors : ndarray, shape (n_items, f), float32, or None
     gram : ndarray, shape (f, f), float64, or None
         ``YᵀY``.
@@ -581,6 +594,7 @@ class SessionModel:
     item_similarity: sp.csr_matrix | None = None
     session_items: sp.csr_matrix | None = None
     item_sessions: sp.csr_matrix | None = None
+    session_positions: sp.csr_matrix | None = None
     item_factors: np.ndarray | None = None
     gram: np.ndarray | None = None
     fit_seconds: dict[str, float] = field(default_factory=dict)
@@ -616,7 +630,7 @@ def fit_session_model(
         "item_knn": lambda p: setattr(
             model, "item_similarity", fit_item_cosine(binary, p.neighbours)
         ),
-        "session_knn": lambda p: _fit_session_index(model, binary, train.starts, p),
+        "session_knn": lambda p: _fit_session_index(model, binary, train, p),
         "als": lambda p: _fit_als(model, binary, p, show_progress),
     }
     for name, fit in steps.items():
@@ -700,10 +714,34 @@ def fit_item_cosine(session_items: sp.csr_matrix, neighbours: int) -> sp.csr_mat
     return keep_top_per_row(sp.csr_matrix(cosine, dtype=np.float32), neighbours)
 
 
+def _session_positions(sessions: Sessions, n_items: int) -> sp.csr_matrix:
+    """Session × item: 1 + the position of the item's last occurrence in the session."""
+    rows = sessions.session_of_event()
+    position = np.arange(sessions.n_events) - sessions.offsets[rows]
+    order = np.lexsort((position, sessions.item, rows))
+    row, item = rows[order], sessions.item[order]
+    last = np.r_[(row[1:] != row[:-1]) | (item[1:] != item[:-1]), True]
+    return sp.csr_matrix(
+        ((position[order][last] + 1).astype(np.int32), (row[last], item[last])),
+        shape=(len(sessions), n_items),
+    )
+
+
+def _ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For groups ``g`` of ``counts[g]`` consecutive indices from ``starts[g]``: the group
+    and the index of every element, groups in order."""
+    group = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts
+    return group, starts[group] + np.arange(counts.sum()) - first[group]
+
+
 def _fit_session_index(
-    model: SessionModel, session_items: sp.csr_matrix, starts: np.ndarray, params: SessionKNNParams
+    model: SessionModel, session_items: sp.csr_matrix, train: Sessions, params: SessionKNNParams
 ) -> None:
+    starts = train.starts
     model.session_items = session_items
+    if params.position_decay:
+        model.session_positions = _session_positions(train, session_items.shape[1])
     index = session_items.T.tocsr()
     index.sort_indices()
     # Sessions are ordered by start, so a row's last entries are its newest sessions.
@@ -840,7 +878,36 @@ def _session_knn_scores(
 ) -> np.ndarray:
     query = batch.weights(params.history_decay, model.n_items)
     similarity = keep_top_per_row((query @ model.item_sessions).tocsr(), params.neighbours)
-    return (similarity @ model.session_items).toarray()
+    if not params.position_decay:
+        return (similarity @ model.session_items).toarray()
+    return _positional_scores(model, batch, similarity.tocoo(), params)
+
+
+def _positional_scores(
+    model: SessionModel, batch: SessionBatch, similarity: sp.coo_matrix, params: SessionKNNParams
+) -> np.ndarray:
+    """STAN's λ3: ``score(j) = Σ_n sim(n) exp(−|pos_n(j) − pos_n(a)| / λ3)``, ``a`` the
+    newest item of the row that neighbour ``n`` holds."""
+    positions = model.session_positions
+    row, neighbour, sim = similarity.row, similarity.col, similarity.data
+    # Anchor: every (pair, query item) looked up; the newest hit of each pair.
+    pair, event = _ragged(batch.offsets[row], np.diff(batch.offsets)[row])
+    found = np.asarray(positions[neighbour[pair], batch.item[event]]).ravel()
+    hit = np.flatnonzero(found)
+    newest = hit[np.r_[pair[hit][1:] != pair[hit][:-1], True]]
+    anchor = np.zeros(len(row), dtype=np.float32)
+    anchor[pair[newest]] = found[newest]
+    # Expand each pair over its neighbour's items.
+    starts = positions.indptr[neighbour]
+    owner, entry = _ragged(starts, positions.indptr[neighbour + 1] - starts)
+    distance = positions.data[entry].astype(np.float32) - anchor[owner]
+    weight = np.exp(-np.abs(distance) / np.float32(params.position_decay))
+    weight = np.where(distance < 0, weight * np.float32(params.backward), weight)
+    weight = np.where(anchor[owner] > 0, weight, 1.0).astype(np.float32) * sim[owner]
+    scores = sp.csr_matrix(
+        (weight, (row[owner], positions.indices[entry])), shape=(len(batch), model.n_items)
+    )
+    return scores.toarray()
 
 
 def _als_scores(model: SessionModel, batch: SessionBatch, params: ALSParams) -> np.ndarray:

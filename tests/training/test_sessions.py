@@ -3,6 +3,7 @@ every session recommender recovering a planted transition."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,9 @@ CONFIGS = {
     "transitions": SessionConfig(transitions=TransitionParams()),
     "item_knn": SessionConfig(transitions=None, item_knn=ItemKNNParams(neighbours=20)),
     "session_knn": SessionConfig(transitions=None, session_knn=SessionKNNParams(neighbours=20)),
+    "session_knn_stan": SessionConfig(
+        transitions=None, session_knn=SessionKNNParams(neighbours=20, position_decay=1.0)
+    ),
     "als": SessionConfig(transitions=None, als=ALSParams(factors=8, iterations=5)),
     "blend": SessionConfig(
         transitions=TransitionParams(), session_knn=SessionKNNParams(), recent=RecentParams()
@@ -174,13 +178,29 @@ def test_every_recommender_recovers_a_planted_transition(name: str) -> None:
     assert result.metrics["recall@1"] >= 0.5 and result.latency_ms["p99"] > 0
 
 
-def test_batched_scores_equal_one_at_a_time() -> None:
-    model = fit_session_model(planted_sessions(), CONFIGS["blend"])
+@pytest.mark.parametrize("name", ["blend", "session_knn_stan"])
+def test_batched_scores_equal_one_at_a_time(name: str) -> None:
+    model = fit_session_model(planted_sessions(), CONFIGS[name])
     batch = SessionBatch.of([[0], [3, 4, 0], [7]])
     together = score_sessions(model, batch)
     for row in range(len(batch)):
         alone = score_sessions(model, batch.rows(row, row + 1))
         np.testing.assert_allclose(together[row], alone[0], rtol=1e-5)
+
+
+def test_position_decay_favours_the_item_right_after_the_shared_one() -> None:
+    # One neighbour: the shared item 0 is followed by 1, and 2 comes four steps later.
+    train = make_sessions([[0, 1, 3, 4, 5, 2]], 6)
+    params = SessionKNNParams(neighbours=5, history_decay=0.5)
+    plain = fit_session_model(train, SessionConfig(transitions=None, session_knn=params))
+    stan = fit_session_model(
+        train,
+        SessionConfig(transitions=None, session_knn=replace(params, position_decay=1.0)),
+    )
+    batch = SessionBatch.of([[0]])
+    before, after = score_sessions(plain, batch)[0], score_sessions(stan, batch)[0]
+    assert before[1] == pytest.approx(before[2], rel=0.05)  # only popularity breaks the tie
+    assert after[1] > after[3] > after[2] > 0
 
 
 @pytest.mark.slow
