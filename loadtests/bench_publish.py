@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 
+from loadtests.server import benchmark_redis
 from recsvc.keys import KeySpace
-from recsvc.redis_client import connect, start_embedded
+from recsvc.redis_client import connect
 from recsvc.registry.artifact import ModelArtifact
 from recsvc.store.models import ModelStore
 from recsvc.store.namespace import delete_namespace
@@ -49,36 +48,28 @@ def main() -> None:
     parser.add_argument("--factors", type=int, default=64)
     args = parser.parse_args()
 
-    import os
-
-    embedded = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        embedded = start_embedded(Path(tempfile.mkdtemp(prefix="recsvc-bench-publish-")))
-        url = embedded.url
-    client = connect(url, socket_timeout=60)
-    namespace = f"benchpub{uuid.uuid4().hex[:6]}"
-    store = ModelStore(client, KeySpace(namespace))
-    try:
-        artifact = synthetic_artifact(args.users, args.items, args.factors)
-        before = client.info("memory")["used_memory"]
-        started = time.perf_counter()
-        store.publish(artifact, progress=True)
-        seconds = time.perf_counter() - started
-        added = client.info("memory")["used_memory"] - before
-        buckets = store.published()[artifact.version]["user_buckets"]
-        reads = [f"u{n}" for n in np.random.default_rng(1).integers(0, args.users, 2000)]
-        started = time.perf_counter()
-        for user in reads:
-            store.user_vector(artifact.version, buckets, args.factors, user)
-        read_ms = (time.perf_counter() - started) / len(reads) * 1000
-        started = time.perf_counter()
-        store.load_item_side(artifact.version)
-        load_s = time.perf_counter() - started
-    finally:
-        delete_namespace(client, namespace)
-        if embedded:
-            embedded.stop()
+    with benchmark_redis("recsvc-bench-publish-") as url:
+        client = connect(url, socket_timeout=60)
+        namespace = f"benchpub{uuid.uuid4().hex[:6]}"
+        store = ModelStore(client, KeySpace(namespace))
+        try:
+            artifact = synthetic_artifact(args.users, args.items, args.factors)
+            before = client.info("memory")["used_memory"]
+            started = time.perf_counter()
+            store.publish(artifact, progress=True)
+            seconds = time.perf_counter() - started
+            added = client.info("memory")["used_memory"] - before
+            buckets = store.published()[artifact.version]["user_buckets"]
+            reads = [f"u{n}" for n in np.random.default_rng(1).integers(0, args.users, 2000)]
+            started = time.perf_counter()
+            for user in reads:
+                store.user_vector(artifact.version, buckets, args.factors, user)
+            read_ms = (time.perf_counter() - started) / len(reads) * 1000
+            started = time.perf_counter()
+            store.load_item_side(artifact.version)
+            load_s = time.perf_counter() - started
+        finally:
+            delete_namespace(client, namespace)
     vectors = artifact.user_factors.nbytes + artifact.item_factors.nbytes
     report = {
         "users": args.users,

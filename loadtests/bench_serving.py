@@ -55,10 +55,10 @@ from pathlib import Path
 import numpy as np
 
 from loadtests import loadgen
-from loadtests.server import _wait_ready, free_port
+from loadtests.server import _wait_ready, benchmark_redis, free_port
 from recsvc.core.search import ItemIndex
 from recsvc.keys import KeySpace
-from recsvc.redis_client import connect, start_embedded
+from recsvc.redis_client import connect
 from recsvc.registry.artifact import ModelArtifact
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
@@ -484,50 +484,44 @@ def main() -> None:
     parser.add_argument("--foldin-visitors", type=int, default=20_000)
     args = parser.parse_args()
 
-    embedded = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        embedded = start_embedded(Path(tempfile.mkdtemp(prefix="recsvc-bench-serving-")))
-        redis_url = embedded.url
-    client = connect(redis_url, socket_timeout=60)
-    namespace = f"benchsrv{uuid.uuid4().hex[:6]}"
-    keys = KeySpace(namespace)
-    report: dict = {"args": vars(args), "configs": []}
-    try:
-        started = time.perf_counter()
-        artifact = structured_artifact(args.users, args.items, args.factors)
-        report["search_floor_top10"] = search_floor(artifact)
-        upsert_catalog(CatalogStore(client, keys), args.items)
-        ModelStore(client, keys).publish(artifact, progress=True)
-        report["setup_s"] = round(time.perf_counter() - started, 1)
-        print(
-            f"published {artifact.version}: {args.items:,} items + {args.users:,} users x "
-            f"{args.factors}, catalog {args.items:,} items, in {report['setup_s']} s; "
-            f"in-process top-10 search {report['search_floor_top10']}",
-            flush=True,
-        )
-        visitors: list[str] = []
-        for workers, threads in parse_configs(args.configs):
-            if not visitors:  # seeded once, through the first service started
-                with service(redis_url, namespace, workers, threads) as (port, _master):
-                    visitors = foldin_visitors(port, args.foldin_visitors, artifact)
-                print(f"seeded {len(visitors):,} anonymous visitors with 3-5 views", flush=True)
-            before = cpu_times()
-            t0 = time.monotonic()
-            line = measure_config(
-                redis_url, namespace, artifact.version, workers, threads, args, visitors
+    with benchmark_redis("recsvc-bench-serving-") as redis_url:
+        client = connect(redis_url, socket_timeout=60)
+        namespace = f"benchsrv{uuid.uuid4().hex[:6]}"
+        keys = KeySpace(namespace)
+        report: dict = {"args": vars(args), "configs": []}
+        try:
+            started = time.perf_counter()
+            artifact = structured_artifact(args.users, args.items, args.factors)
+            report["search_floor_top10"] = search_floor(artifact)
+            upsert_catalog(CatalogStore(client, keys), args.items)
+            ModelStore(client, keys).publish(artifact, progress=True)
+            report["setup_s"] = round(time.perf_counter() - started, 1)
+            print(
+                f"published {artifact.version}: {args.items:,} items + {args.users:,} users x "
+                f"{args.factors}, catalog {args.items:,} items, in {report['setup_s']} s; "
+                f"in-process top-10 search {report['search_floor_top10']}",
+                flush=True,
             )
-            line["other_busy_processes"] = other_cpu(
-                before, cpu_times(), time.monotonic() - t0, descendants(os.getpid())
-            )
-            report["configs"].append(line)
-            print_config(line)
-            if line["other_busy_processes"]:
-                print(f"  machine shared: {', '.join(line['other_busy_processes'])}")
-    finally:
-        delete_namespace(client, namespace)
-        if embedded is not None:
-            embedded.stop()
+            visitors: list[str] = []
+            for workers, threads in parse_configs(args.configs):
+                if not visitors:  # seeded once, through the first service started
+                    with service(redis_url, namespace, workers, threads) as (port, _master):
+                        visitors = foldin_visitors(port, args.foldin_visitors, artifact)
+                    print(f"seeded {len(visitors):,} anonymous visitors with 3-5 views", flush=True)
+                before = cpu_times()
+                t0 = time.monotonic()
+                line = measure_config(
+                    redis_url, namespace, artifact.version, workers, threads, args, visitors
+                )
+                line["other_busy_processes"] = other_cpu(
+                    before, cpu_times(), time.monotonic() - t0, descendants(os.getpid())
+                )
+                report["configs"].append(line)
+                print_config(line)
+                if line["other_busy_processes"]:
+                    print(f"  machine shared: {', '.join(line['other_busy_processes'])}")
+        finally:
+            delete_namespace(client, namespace)
     print(json.dumps(report))
 
 

@@ -24,6 +24,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def benchmark_redis(prefix: str = "recsvc-bench-") -> Iterator[str]:
+    """``REDIS_URL`` when set, else an embedded Redis in a new temporary folder, stopped
+    when the block ends (so a benchmark can still inspect it while the block runs)."""
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        yield redis_url
+        return
+    embedded = start_embedded(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@contextlib.contextmanager
 def running_service(
     workers: int,
     threads: int = 1,
@@ -31,22 +46,10 @@ def running_service(
     log_file: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[int, str, str]]:
-    """Yield ``(port, namespace, redis_url)`` of a fresh service; on ``REDIS_URL`` if set,
-    else on an embedded Redis started here (so the benchmark can inspect it afterwards)."""
+    """Yield ``(port, namespace, redis_url)`` of a fresh service, on ``benchmark_redis()``
+    (still running while the block runs, so the benchmark can inspect it afterwards)."""
     port = free_port()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
-    embedded = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        embedded = start_embedded(Path(tempfile.mkdtemp(prefix="recsvc-bench-")))
-        redis_url = embedded.url
-    env = dict(os.environ)
-    env.update(
-        REDIS_URL=redis_url,
-        RECSVC_NAMESPACE=namespace,
-        RECSVC_LOG_LEVEL=log_level,
-        **(extra_env or {}),
-    )
     log_path = log_file or Path(tempfile.gettempdir()) / f"recsvc-bench-{namespace}.log"
     command = [
         sys.executable,
@@ -60,7 +63,14 @@ def running_service(
         "--threads",
         str(threads),
     ]
-    with log_path.open("wb") as log:
+    with benchmark_redis() as redis_url, log_path.open("wb") as log:
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "RECSVC_NAMESPACE": namespace,
+            "RECSVC_LOG_LEVEL": log_level,
+            **(extra_env or {}),
+        }
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
             _wait_ready(port, process, log_path)
@@ -68,8 +78,6 @@ def running_service(
         finally:
             process.terminate()
             process.wait(timeout=30)
-            if embedded is not None:
-                embedded.stop()
 
 
 def _wait_ready(port: int, process: subprocess.Popen, log_path: Path) -> None:
