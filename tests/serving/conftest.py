@@ -5,6 +5,7 @@ import csv
 from datetime import date
 
 import pytest
+import redis
 
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
@@ -58,13 +59,24 @@ def served(app, client, store_and_model):
 
 @pytest.fixture
 def cut_redis():
-    """Point the recommender's fast client at a closed port, dropping the connections it
-    holds (an idle one would reconnect to the port it was made for)."""
+    """Point the recommender's fast client at a closed TCP port, whatever it used before
+    (a TCP Redis, or the embedded one's unix socket), dropping the connections it holds;
+    returns a function that points it back."""
 
-    def cut(svc, port=1):
+    def cut(svc):
         pool = svc.recommender.client.connection_pool
-        pool.connection_kwargs["port"] = port
+        saved = pool.connection_class, pool.connection_kwargs
+        dead = {k: v for k, v in saved[1].items() if k != "path"}
+        pool.connection_class = redis.Connection
+        pool.connection_kwargs = {**dead, "host": "127.0.0.1", "port": 1}
         pool.disconnect()
         pool.reset()
+
+        def restore():
+            pool.connection_class, pool.connection_kwargs = saved
+            pool.disconnect()
+            pool.reset()
+
+        return restore
 
     return cut

@@ -166,12 +166,11 @@ def test_tiles_come_back_with_redis(served, cut_redis, clock):
     breaker, or it would stay half-open for every endpoint."""
     client, svc, artifact, _items = served
     item = popular_ids(artifact, 1)[0]
-    port = svc.recommender.client.connection_pool.connection_kwargs["port"]
-    cut_redis(svc)
+    restore = cut_redis(svc)
     for _ in range(4):
         similar(client, item, n=3)
     assert svc.recommender.breaker.state == "open"
-    cut_redis(svc, port)
+    restore()
     clock.advance(svc.settings.breaker_reset_seconds)
     assert all("title" in i for i in similar(client, item, n=3)["items"])
     assert svc.recommender.breaker.state == "closed"
