@@ -10,6 +10,7 @@ keys one operation touches together land in one Redis Cluster slot:
   visitor types;
 - ``{catalog}`` for the item catalog and its version counter, so an upsert and the
   counter's INCR are one transaction;
+- ``{marketing}`` for banners, the abandoned-cart index and the nudge counters;
 - ``{models}`` for the registry's pointers (current version, history, published list),
   so making a version current or rolling back is one atomic operation;
 - ``{mv:<version>}`` for a version's item side, ``{mvu:<version>:<bucket>}`` for one
@@ -57,6 +58,30 @@ class KeySpace:
         """Counter bumped by every change to ``catalog_items``: caches of catalog-derived
         arrays refresh when it moves."""
         return f"{self.namespace}:{{catalog}}:version"
+
+    # --- banners and nudges ------------------------------------------------------------
+    def banners(self) -> str:
+        """HASH banner id -> banner JSON."""
+        return f"{self.namespace}:{{marketing}}:banners"
+
+    def banners_version(self) -> str:
+        """Counter bumped by every banner change: workers reload their banner cache."""
+        return f"{self.namespace}:{{marketing}}:banners_version"
+
+    def cart_index(self) -> str:
+        """ZSET cart owner (``v:<visitor_id>`` or ``u:<user_id>``) -> time its cart last
+        changed, for carts with items and no purchase since: the carts that can be
+        abandoned, oldest first."""
+        return f"{self.namespace}:{{marketing}}:carts"
+
+    def nudge_state(self, owner: str) -> str:
+        """HASH of one cart owner's nudges: per channel, the cart claimed or held out, when
+        it was sent, clicked, recovered (``recsvc.store.nudges``)."""
+        return f"{self.namespace}:{{{owner}}}:nudges"
+
+    def nudge_stats(self) -> str:
+        """HASH ``<day>|<channel>|<counter>`` -> count or value, for nudge analytics."""
+        return f"{self.namespace}:{{marketing}}:nudge_stats"
 
     # --- model versions -----------------------------------------------------------------
     def model_current(self) -> str:

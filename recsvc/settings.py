@@ -94,6 +94,34 @@ class Settings:
     # Default re-ranking: 0 keeps the model's order.
     default_diversity: float = 0.0
 
+    # --- Marketing: segments, banners, nudges ----------------------------------------------
+    # Days of week, hours, quiet hours and per-day caps are read in the store's time zone
+    # (an IANA name), not the server's.
+    marketing_timezone: str = "UTC"
+    # Segment thresholds beyond the journey's own.
+    loyal_min_orders: int = 3
+    deal_seeker_min_events: int = 2
+    # A customer idle this long is a churn risk (well before at_risk_days).
+    churn_risk_days: int = 30
+    # A cart unchanged this long with no purchase since is abandoned.
+    cart_abandon_seconds: int = 1800
+    # Extra wait after abandonment before an off-site sender may claim the cart: an email
+    # an hour after leaving converts better than one at 30 minutes and annoys less.
+    nudge_delay_push_seconds: int = 0
+    nudge_delay_email_seconds: int = 3600
+    nudge_delay_sms_seconds: int = 3600
+    # Share of eligible carts per nudge rule never nudged, so recoveries can be compared with
+    # natural recovery (incrementality). Deterministic per cart owner.
+    nudge_holdout_share: float = 0.1
+    # At most this many off-site nudges per cart owner in any 7 days, all channels together.
+    nudge_cap_per_week: int = 2
+    # No off-site nudge is claimed between these hours (start-end, 24 h, marketing_timezone).
+    nudge_quiet_hours: str = "21-8"
+    # A purchase this long after a nudge (or after a held-out cart's chance) is a recovery.
+    nudge_attribution_days: int = 7
+    # Claimed carts listed per claim call, at most.
+    nudge_claim_max: int = 500
+
     # --- Analytics ---------------------------------------------------------------------
     # Funnel queries default to this many days back and refuse longer ranges.
     funnel_default_days: int = 30

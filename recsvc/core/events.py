@@ -40,6 +40,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "banner_click",
     "nudge_impression",
     "nudge_click",
+    "nudge_sent",
 )
 
 # Types that concern one product: they must name it.
@@ -58,6 +59,11 @@ SOURCES: tuple[str, ...] = (
 )
 
 CHANNELS: tuple[str, ...] = ("web", "app", "email", "store")
+
+# Where a nudge reaches the visitor: on the site itself, or by a sender (``nudge_sent``).
+NUDGE_CHANNELS: tuple[str, ...] = ("onsite", "push", "email", "sms")
+OFFSITE_NUDGE_CHANNELS: tuple[str, ...] = ("push", "email", "sms")
+NUDGE_EVENT_TYPES: frozenset[str] = frozenset({"nudge_impression", "nudge_click", "nudge_sent"})
 
 # Ids become parts of Redis keys and hash tags: no braces, no whitespace.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@|=+/#~-]{1,128}$")

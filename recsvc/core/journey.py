@@ -19,11 +19,15 @@ A customer never falls back to a pre-purchase stage: a returning buyer with a ne
 still ``retention`` (their cart is visible in the profile and the segments).
 
 Segments are non-exclusive labels, recomputed on every event; entering and leaving are
-recorded with their time.
+recorded with their time. Two depend on time alone (``TIMED_SEGMENTS``): a cart becomes
+abandoned, a customer becomes a churn risk, while the visitor does nothing. Those are read
+as of "now" whenever the profile is shown, and written to the history, at the moment they
+happened, when the visitor's next event arrives.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from recsvc.settings import Settings
@@ -42,10 +46,18 @@ SEGMENTS: tuple[str, ...] = (
     "returning_visitor",
     "engaged_browser",
     "has_cart",
+    "cart_abandoner",
+    "deal_seeker",
     "first_time_buyer",
     "repeat_buyer",
+    "loyal",
     "high_value",
+    "churn_risk",
 )
+
+# Segments a visitor can enter with no event of theirs, as time passes: their entry is
+# recorded at the moment it happened, when their next event arrives.
+TIMED_SEGMENTS: frozenset[str] = frozenset({"cart_abandoner", "churn_risk"})
 
 DAY = 86400.0
 
@@ -95,25 +107,52 @@ def compute_stage(
     return "awareness"
 
 
-def compute_segments(
-    counts: dict[str, int],
-    visits: int,
-    orders: int,
-    spend: float,
-    cart_items: int,
-    settings: Settings,
-) -> list[str]:
-    """The segments this history belongs to, in the order of ``SEGMENTS``."""
+@dataclass(frozen=True)
+class SegmentFacts:
+    """What segment rules look at, read off a visitor's profile (``recsvc.core.profile``).
+
+    ``counts`` are events per type (plus ``referral`` and ``deal``: events whose properties
+    carry a discount, coupon or promo); ``abandoned_at`` is when the cart is or will be
+    abandoned (None when it cannot be); times are epoch seconds.
+    """
+
+    counts: dict[str, int]
+    visits: int
+    orders: int
+    spend: float
+    cart_items: int
+    abandoned_at: float | None
+    last_seen: float
+    now: float
+
+
+def compute_segments(facts: SegmentFacts, settings: Settings) -> list[str]:
+    """The segments this history belongs to at ``facts.now``, in the order of ``SEGMENTS``."""
+    counts = facts.counts
+    idle = facts.now - facts.last_seen
     member = {
-        "new_visitor": visits <= 1,
-        "returning_visitor": visits > 1,
+        "new_visitor": facts.visits <= 1,
+        "returning_visitor": facts.visits > 1,
         "engaged_browser": counts.get("product_view", 0) >= settings.engaged_min_product_views,
-        "has_cart": cart_items > 0,
-        "first_time_buyer": orders == 1,
-        "repeat_buyer": orders >= 2,
-        "high_value": spend >= settings.high_value_min_spend,
+        "has_cart": facts.cart_items > 0,
+        "cart_abandoner": facts.abandoned_at is not None and facts.now >= facts.abandoned_at,
+        "deal_seeker": counts.get("deal", 0) >= settings.deal_seeker_min_events,
+        "first_time_buyer": facts.orders == 1,
+        "repeat_buyer": facts.orders >= 2,
+        "loyal": facts.orders >= settings.loyal_min_orders,
+        "high_value": facts.spend >= settings.high_value_min_spend,
+        "churn_risk": facts.orders > 0 and idle > settings.churn_risk_days * DAY,
     }
     return [name for name in SEGMENTS if member[name]]
+
+
+def segment_entered_at(name: str, facts: SegmentFacts, settings: Settings) -> float:
+    """When a visitor entered the timed segment ``name`` without doing anything."""
+    if name == "cart_abandoner" and facts.abandoned_at is not None:
+        return facts.abandoned_at
+    if name == "churn_risk":
+        return facts.last_seen + settings.churn_risk_days * DAY
+    return facts.now
 
 
 def record_stage(history: list[dict[str, Any]], stage: str, at: float, limit: int) -> None:

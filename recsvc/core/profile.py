@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from recsvc.core import funnel, journey
+from recsvc.core import funnel, journey, nudges
 from recsvc.core.events import event_day, format_timestamp, parse_timestamp
 from recsvc.settings import Settings
 
 CART_EVENTS = frozenset({"add_to_cart", "remove_from_cart", "purchase"})
+# An event whose properties name one of these (truthy) was an offer taken up: deal seeking.
+DEAL_PROPERTIES = ("discount", "coupon", "promo")
 
 
 def new_shared() -> dict[str, Any]:
@@ -109,8 +111,10 @@ def apply_event(
         journey.record_stage(
             visitor["stage_history"], "at_risk", lapsed_at, settings.stage_history_max
         )
+    _record_timed_segments(visitor, shared, at, settings)
     starts_visit = _track_visit(visitor, at, settings)
     _count(visitor, record, at)
+    _count_banner_impression(visitor, record, at, settings)
     _remember_item(visitor, record, at, settings)
     if record["type"] in CART_EVENTS:
         _apply_cart(shared, record, at, settings)
@@ -134,8 +138,11 @@ def _count(visitor: dict[str, Any], record: dict[str, Any], at: float) -> None:
     visitor["events"] += 1
     counts = visitor["counts"]
     counts[record["type"]] = counts.get(record["type"], 0) + 1
-    if (record.get("properties") or {}).get("referral"):
+    properties = record.get("properties") or {}
+    if properties.get("referral"):
         counts["referral"] = counts.get("referral", 0) + 1
+    if any(properties.get(name) for name in DEAL_PROPERTIES):
+        counts["deal"] = counts.get("deal", 0) + 1
     if record.get("user_id"):
         visitor["user_id"] = record["user_id"]
     source = record.get("source")
@@ -146,6 +153,61 @@ def _count(visitor: dict[str, Any], record: dict[str, Any], at: float) -> None:
         if visitor["last_touch"] is None or at >= visitor["last_touch"]["at"]:
             visitor["last_touch"] = touch
         visitor["sources"][source] = visitor["sources"].get(source, 0) + 1
+
+
+def _record_timed_segments(
+    visitor: dict[str, Any], shared: dict[str, Any], at: float, settings: Settings
+) -> None:
+    """Write down timed segments (an abandoned cart, a churn risk) entered since the last
+    event, at the moment they were entered, before this event moves the visitor on."""
+    if not visitor["events"]:
+        return
+    facts = segment_facts(visitor, shared, at, settings)
+    entered = [
+        name
+        for name in journey.compute_segments(facts, settings)
+        if name in journey.TIMED_SEGMENTS and name not in visitor["segments"]
+    ]
+    for name in entered:
+        visitor["segment_history"].append(
+            {
+                "segment": name,
+                "action": "enter",
+                "at": journey.segment_entered_at(name, facts, settings),
+            }
+        )
+        visitor["segments"].append(name)
+    del visitor["segment_history"][: -settings.stage_history_max]
+
+
+def banner_day(at: float, settings: Settings) -> str:
+    """The store-local day (YYYY-MM-DD) a banner impression counts toward a daily cap."""
+    return nudges.local_time(at, settings).date().isoformat()
+
+
+def _count_banner_impression(
+    visitor: dict[str, Any], record: dict[str, Any], at: float, settings: Settings
+) -> None:
+    """Per banner, impressions on the store-local day of the latest one: what frequency
+    caps count. Older days are forgotten, so the document stays small."""
+    banner_id = (record.get("properties") or {}).get("banner_id")
+    if record["type"] != "banner_impression" or not banner_id:
+        return
+    day = banner_day(at, settings)
+    seen = visitor.setdefault("banner_impressions", {})
+    last_day, count = seen.get(banner_id, (None, 0))
+    if last_day == day:
+        seen[banner_id] = [day, count + 1]
+    elif last_day is None or day > last_day:
+        seen[banner_id] = [day, 1]
+
+
+def impressions_today(
+    visitor: dict[str, Any], banner_id: str, now: float, settings: Settings
+) -> int:
+    """Impressions of ``banner_id`` this visitor had on the store-local day of ``now``."""
+    last_day, count = (visitor.get("banner_impressions") or {}).get(banner_id, (None, 0))
+    return count if last_day == banner_day(now, settings) else 0
 
 
 def _remember_item(
@@ -230,15 +292,24 @@ def labels_at(
     stage = journey.compute_stage(
         visitor["counts"], purchases["orders"], cart_items, visitor["last_seen"], now, settings
     )
-    segments = journey.compute_segments(
-        visitor["counts"],
-        visitor["visits"],
-        purchases["orders"],
-        purchases["value"],
-        cart_items,
-        settings,
-    )
+    segments = journey.compute_segments(segment_facts(visitor, shared, now, settings), settings)
     return stage, segments
+
+
+def segment_facts(
+    visitor: dict[str, Any], shared: dict[str, Any], now: float, settings: Settings
+) -> journey.SegmentFacts:
+    purchases = shared["purchases"]
+    return journey.SegmentFacts(
+        counts=visitor["counts"],
+        visits=visitor["visits"],
+        orders=purchases["orders"],
+        spend=purchases["value"],
+        cart_items=len(shared["cart"]["items"]),
+        abandoned_at=nudges.abandoned_at(shared, settings),
+        last_seen=visitor["last_seen"],
+        now=now,
+    )
 
 
 def _funnel_marks(
@@ -270,6 +341,12 @@ def show_profile(
     if stage == "at_risk" and (not history or history[-1]["stage"] != "at_risk"):
         lapsed = journey.lapse_time(visitor["last_seen"], settings)
         history.append({"stage": "at_risk", "from": visitor["stage"], "at": lapsed})
+    segment_history = list(visitor["segment_history"])
+    facts = segment_facts(visitor, shared, now, settings)
+    for name in segments:
+        if name in journey.TIMED_SEGMENTS and name not in visitor["segments"]:
+            at = journey.segment_entered_at(name, facts, settings)
+            segment_history.append({"segment": name, "action": "enter", "at": at})
     cart, purchases = shared["cart"], shared["purchases"]
     cart_lines = [
         {"item_id": item_id, "quantity": line["quantity"], "price": line["price"]}
@@ -290,7 +367,7 @@ def show_profile(
         "stage": stage,
         "stage_history": [{**entry, "at": _iso(entry["at"])} for entry in history],
         "segments": segments,
-        "segment_history": [{**e, "at": _iso(e["at"])} for e in visitor["segment_history"]],
+        "segment_history": [{**e, "at": _iso(e["at"])} for e in segment_history],
         "recent_items": [
             {"item_id": item_id, "type": kind, "at": _iso(at)}
             for item_id, kind, at in visitor["recent_items"]

@@ -20,12 +20,15 @@ from marshmallow import (
 from recsvc.core.events import (
     CHANNELS,
     EVENT_TYPES,
+    NUDGE_CHANNELS,
+    NUDGE_EVENT_TYPES,
+    OFFSITE_NUDGE_CHANNELS,
     PRODUCT_EVENT_TYPES,
     SOURCES,
     format_timestamp,
     parse_timestamp,
 )
-from recsvc.schemas.common import Id, ItemId, StrictInteger, StrictNumber
+from recsvc.schemas.common import ID_RULE, Id, ItemId, StrictInteger, StrictNumber, is_valid_id
 
 _SCALARS = (str, int, float, bool, type(None))
 # A property value as the OpenAPI document describes it: a scalar or a list of scalars.
@@ -134,6 +137,25 @@ class EventSchema(Schema):
     def _product_events_name_item(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("type") in PRODUCT_EVENT_TYPES and not data.get("item_id"):
             raise ValidationError(f"Required for {data['type']} events.", "item_id")
+
+    @validates_schema
+    def _marketing_events_name_their_target(self, data: dict[str, Any], **_: Any) -> None:
+        """Nudge events say their channel (a sender's ``nudge_sent`` must: its channel is
+        what the analytics count it under); a banner id, when given, must be an id."""
+        kind = data.get("type")
+        properties = data.get("properties") or {}
+        if kind in NUDGE_EVENT_TYPES:
+            channels = OFFSITE_NUDGE_CHANNELS if kind == "nudge_sent" else NUDGE_CHANNELS
+            channel = properties.get("channel", None if kind == "nudge_sent" else "onsite")
+            if channel not in channels:
+                raise ValidationError(
+                    f"{kind} needs properties.channel, one of {', '.join(channels)}.",
+                    "properties",
+                )
+        if kind in ("banner_impression", "banner_click") and "banner_id" in properties:
+            banner_id = properties["banner_id"]
+            if not (isinstance(banner_id, str) and is_valid_id(banner_id)):
+                raise ValidationError(f"properties.banner_id must be {ID_RULE}.", "properties")
 
 
 def to_record(event: dict[str, Any], event_id: str, received_at: datetime) -> dict[str, Any]:

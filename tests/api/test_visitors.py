@@ -30,7 +30,14 @@ def test_profile_after_events(client):
     assert profile["cart"]["items"] == [{"item_id": "7", "quantity": 2, "price": 4.5}]
     assert profile["cart"]["value"] == 9.0
     assert [s["stage"] for s in profile["stage_history"]] == ["awareness", "decision"]
-    assert profile["segments"] == ["new_visitor", "has_cart"]
+    # The clock is past the cart's last change by more than cart_abandon_seconds: the
+    # visitor entered cart_abandoner 30 minutes after adding, with no event of theirs.
+    assert profile["segments"] == ["new_visitor", "has_cart", "cart_abandoner"]
+    assert profile["segment_history"][-1] == {
+        "segment": "cart_abandoner",
+        "action": "enter",
+        "at": "2026-03-09T10:32:00.000Z",
+    }
 
 
 def test_unknown_visitor_is_404(client):

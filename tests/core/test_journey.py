@@ -2,10 +2,12 @@ import pytest
 
 from recsvc.core.journey import (
     DAY,
+    SegmentFacts,
     compute_segments,
     compute_stage,
     record_segments,
     record_stage,
+    segment_entered_at,
 )
 from recsvc.settings import Settings
 
@@ -46,19 +48,61 @@ def test_stage_thresholds_come_from_settings():
     assert compute_stage({}, 1, 0, NOW - 11 * DAY, NOW, strict) == "at_risk"
 
 
+def facts(**changes) -> SegmentFacts:
+    base = dict(
+        counts={},
+        visits=1,
+        orders=0,
+        spend=0.0,
+        cart_items=0,
+        abandoned_at=None,
+        last_seen=NOW,
+        now=NOW,
+    )
+    return SegmentFacts(**{**base, **changes})
+
+
 def test_segments():
-    assert compute_segments({}, 1, 0, 0.0, 0, S) == ["new_visitor"]
-    assert compute_segments({"product_view": 5}, 2, 1, 10.0, 1, S) == [
-        "returning_visitor",
-        "engaged_browser",
-        "has_cart",
-        "first_time_buyer",
-    ]
-    assert compute_segments({}, 3, 2, 600.0, 0, S) == [
+    assert compute_segments(facts(), S) == ["new_visitor"]
+    assert compute_segments(
+        facts(counts={"product_view": 5}, visits=2, orders=1, spend=10.0, cart_items=1), S
+    ) == ["returning_visitor", "engaged_browser", "has_cart", "first_time_buyer"]
+    assert compute_segments(facts(visits=3, orders=2, spend=600.0), S) == [
         "returning_visitor",
         "repeat_buyer",
         "high_value",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "inside", "outside"),
+    [
+        ("deal_seeker", {"counts": {"deal": 2}}, {"counts": {"deal": 1}}),
+        ("loyal", {"orders": 3}, {"orders": 2}),
+        ("high_value", {"orders": 1, "spend": 500.0}, {"orders": 1, "spend": 499.99}),
+        (
+            "cart_abandoner",
+            {"cart_items": 1, "abandoned_at": NOW},
+            {"cart_items": 1, "abandoned_at": NOW + 1},
+        ),
+        (
+            "churn_risk",
+            {"orders": 1, "last_seen": NOW - 30 * DAY - 1},
+            {"orders": 1, "last_seen": NOW - 30 * DAY},
+        ),
+        ("churn_risk", {"orders": 1, "last_seen": NOW - 40 * DAY}, {"last_seen": NOW - 40 * DAY}),
+    ],
+)
+def test_each_segment_rule_at_its_threshold(name, inside, outside):
+    assert name in compute_segments(facts(**inside), S)
+    assert name not in compute_segments(facts(**outside), S)
+
+
+def test_timed_segments_are_entered_when_time_made_them():
+    abandoned = facts(cart_items=1, abandoned_at=NOW - 5)
+    assert segment_entered_at("cart_abandoner", abandoned, S) == NOW - 5
+    lapsed = facts(orders=1, last_seen=NOW - 50 * DAY)
+    assert segment_entered_at("churn_risk", lapsed, S) == NOW - 20 * DAY
 
 
 def test_record_stage_keeps_changes_only_and_caps():
