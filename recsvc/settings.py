@@ -105,6 +105,9 @@ class Settings:
     churn_risk_days: int = 30
     # A cart unchanged this long with no purchase since is abandoned.
     cart_abandon_seconds: int = 1800
+    # Seconds between a worker's checks of the banner and catalog versions (on a request,
+    # no thread): a changed banner is served within about this long.
+    marketing_poll_seconds: float = 0.5
     # Extra wait after abandonment before an off-site sender may claim the cart: an email
     # an hour after leaving converts better than one at 30 minutes and annoys less.
     nudge_delay_push_seconds: int = 0

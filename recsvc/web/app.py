@@ -10,6 +10,7 @@ from recsvc import __version__
 from recsvc.api import (
     admin_models,
     analytics,
+    banners,
     catalog,
     events,
     ops,
@@ -36,6 +37,8 @@ API_BLUEPRINTS = (
     catalog.items_blp,
     catalog.admin_blp,
     admin_models.blp,
+    banners.admin_blp,
+    banners.visitor_blp,
 )
 
 

@@ -12,10 +12,12 @@ from redis.retry import Retry
 from recsvc.clock import Clock, SystemClock
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
+from recsvc.serving.banners import BannerService
 from recsvc.serving.breaker import CircuitBreaker
 from recsvc.serving.holder import ModelHolder
 from recsvc.serving.recommend import Recommender
 from recsvc.settings import Settings
+from recsvc.store.banners import BannerStore
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.events import EventWriter
 from recsvc.store.funnel import FunnelStore
@@ -38,6 +40,8 @@ class Services:
     models: ModelStore
     holder: ModelHolder
     recommender: Recommender
+    banners: BannerStore
+    banner_service: BannerService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -46,6 +50,7 @@ class Services:
         clock = clock or SystemClock()
         models, catalog = ModelStore(client, keys), CatalogStore(client, keys)
         holder = ModelHolder(models, catalog, settings.model_poll_seconds)
+        recommender = _recommender(settings, keys, holder, clock)
         return cls(
             settings=settings,
             clock=clock,
@@ -57,7 +62,11 @@ class Services:
             catalog=catalog,
             models=models,
             holder=holder,
-            recommender=_recommender(settings, keys, holder, clock),
+            recommender=recommender,
+            banners=BannerStore(client, keys),
+            banner_service=BannerService(
+                BannerStore(recommender.client, keys), recommender, settings, clock
+            ),
         )
 
 

@@ -1,0 +1,223 @@
+"""Banners for a visitor, as the storefront asks on each page.
+
+One read of Redis per request in the usual case: the visitor's profile and model vector
+together (``Recommender.read_visitor``, behind the same breaker as recommendations).
+Banners and the catalog's item categories live in the worker's memory, reloaded when
+their version counters move (checked at most every ``marketing_poll_seconds``). When Redis
+cannot be read the visitor is targeted as a new one from the banners held in memory, and
+the answer says ``"fallback": "unavailable"``.
+
+Banners of equal priority are ranked by the visitor's affinity to what they promote: the
+mean model score of the promoted items and category centroids (item factors averaged per
+category) for a visitor the model knows; the share of their recent items that are
+promoted otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from recsvc.clock import Clock
+from recsvc.core import banners as banner_rules
+from recsvc.core.events import format_timestamp
+from recsvc.core.journey import SEGMENTS
+from recsvc.core.profile import impressions_today
+from recsvc.core.targeting import visitor_from_profile
+from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.serving.holder import LoadedModel
+from recsvc.serving.recommend import Recommender
+from recsvc.settings import Settings
+from recsvc.store.banners import BannerStore
+
+T = TypeVar("T")
+
+
+class VersionedCache(Generic[T]):
+    """A value rebuilt when a version counter in Redis moves, checked at most every
+    ``interval`` seconds; on Redis errors the value held is kept."""
+
+    def __init__(
+        self,
+        version: Callable[[], int],
+        load: Callable[[], tuple[int, T]],
+        empty: T,
+        interval: float,
+    ) -> None:
+        self._version, self._load = version, load
+        self.value, self.held_version = empty, -1
+        self.interval = interval
+        self._checked_at = float("-inf")
+
+    def get(self) -> T:
+        now = time.monotonic()
+        if now - self._checked_at >= self.interval:
+            self._checked_at = now
+            try:
+                if self._version() != self.held_version:
+                    self.held_version, self.value = self._load()
+            except UNAVAILABLE_ERRORS:
+                pass  # keep serving what is held; the next check tries again
+        return self.value
+
+
+@dataclass
+class BannerSet:
+    banners: list[dict[str, Any]] = field(default_factory=list)
+    variants: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, banners: list[dict[str, Any]]) -> BannerSet:
+        return cls(banners, banner_rules.experiment_variants(banners))
+
+
+class BannerService:
+    def __init__(
+        self, store: BannerStore, recommender: Recommender, settings: Settings, clock: Clock
+    ) -> None:
+        self.recommender = recommender
+        self.settings = settings
+        self.clock = clock
+        catalog = recommender.catalog
+        self.banners = VersionedCache(
+            store.version,
+            lambda: _banner_set(store.snapshot()),
+            BannerSet(),
+            settings.marketing_poll_seconds,
+        )
+        self.categories = VersionedCache(
+            catalog.version,
+            lambda: _categories(catalog.snapshot()),
+            {},
+            settings.marketing_poll_seconds,
+        )
+        self._centroids: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+
+    def for_visitor(self, visitor_id: str, placement: str | None, n: int) -> dict[str, Any]:
+        model = self.recommender.holder.current()
+        banner_set, categories = self.banners.get(), self.categories.get()
+        state = self.recommender.read_visitor(visitor_id, model)
+        now = self.clock.now()
+        doc = state.visitor if state else None
+        visitor = visitor_from_profile(
+            doc, state.shared if state else None, now, self.settings, categories.get, visitor_id
+        )
+        if state is not None and state.vector is not None and model is not None:
+            affinity = self._model_affinity(model, state.vector)
+        else:
+            affinity = banner_rules.profile_affinity(visitor)
+        decision = banner_rules.choose(
+            banner_set.banners,
+            visitor,
+            placement,
+            n,
+            lambda banner_id: impressions_today(doc, banner_id, now, self.settings) if doc else 0,
+            affinity,
+            banner_set.variants,
+        )
+        return {
+            "banners": [_shown(chosen) for chosen in decision.chosen],
+            "stage": visitor.stage,
+            "segments": [name for name in SEGMENTS if name in visitor.segments],
+            "fallback": None if state is not None else "unavailable",
+        }
+
+    def _model_affinity(self, model: LoadedModel, vector: np.ndarray) -> banner_rules.Affinity:
+        centroids = self._centroids_of(model)
+
+        def score(banner: dict[str, Any]) -> float:
+            promotes = banner_rules.promoted(banner)
+            rows = [model.row_of[i] for i in promotes["items"] if i in model.row_of]
+            targets = [model.item_factors[r] for r in rows]
+            targets += [centroids[c] for c in promotes["categories"] if c in centroids]
+            return float(np.mean(np.stack(targets) @ vector)) if targets else 0.0
+
+        return score
+
+    def _centroids_of(self, model: LoadedModel) -> dict[str, np.ndarray]:
+        """Mean item factors per category, once per (model, catalog) pair."""
+        key = (id(model), model.catalog.version)
+        if key not in self._centroids:
+            codes = model.catalog.categories
+            self._centroids = {
+                key: {
+                    name: model.item_factors[codes == code].mean(axis=0)
+                    for code, name in enumerate(model.catalog.category_names)
+                    if np.any(codes == code)
+                }
+            }
+        return self._centroids[key]
+
+
+def _banner_set(snapshot: tuple[int, list[dict[str, Any]]]) -> tuple[int, BannerSet]:
+    version, banners = snapshot
+    return version, BannerSet.of(banners)
+
+
+def _categories(snapshot: tuple[int, list[dict[str, Any]]]) -> tuple[int, dict[str, str]]:
+    version, items = snapshot
+    return version, {item["item_id"]: item["category"] for item in items if item.get("category")}
+
+
+def _shown(chosen: banner_rules.Chosen) -> dict[str, Any]:
+    banner = chosen.banner
+    return {
+        "id": banner["id"],
+        "placement": banner["placement"],
+        "content": banner["content"],
+        "priority": banner["priority"],
+        "experiment": banner.get("experiment"),
+        "matched": {kind: _plain(kind, value) for kind, value in chosen.matched.items()},
+        "affinity": round(chosen.affinity, 6),
+        "reason": reason(chosen),
+    }
+
+
+def _plain(kind: str, value: Any) -> Any:
+    """A matched value as the API shows it: times in ISO 8601 like everywhere else."""
+    if kind in ("start", "end"):
+        return format_timestamp(datetime.fromtimestamp(value, UTC))
+    return value
+
+
+RULE_PHRASES = {
+    "stages": "in the {} stage",
+    "segments": "in segment {}",
+    "sources": "came from {}",
+    "visitor_type": "a {} visitor",
+    "has_cart": "cart: {}",
+    "cart_value_min": "cart worth {}",
+    "cart_value_max": "cart worth {}",
+    "categories": "browsed {}",
+    "days": "on {}",
+    "hours": "at {}h",
+}
+
+
+def reason(chosen: banner_rules.Chosen) -> str:
+    """Why this banner, for a person: the rules that matched, or "shown to everyone"."""
+    parts = []
+    for kind, value in chosen.matched.items():
+        if kind in ("start", "end"):
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        if kind == "has_cart":
+            shown = "has items" if value else "empty"
+        parts.append(RULE_PHRASES[kind].format(shown))
+    if not parts:
+        return "shown to everyone"
+    return "; ".join(parts)
+
+
+def banner_for_display(banner: dict[str, Any]) -> dict[str, Any]:
+    """A stored banner as the admin API returns it: rule times in ISO 8601."""
+    rules = dict(banner["rules"])
+    for kind in ("start", "end"):
+        if kind in rules:
+            rules[kind] = format_timestamp(datetime.fromtimestamp(rules[kind], UTC))
+    return {**banner, "rules": rules}
