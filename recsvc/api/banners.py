@@ -153,7 +153,8 @@ def delete_banner(banner_id: str) -> Response:
 
 @visitor_blp.route("/<path:visitor_id>/banners", parameters=[VISITOR_ID_PARAMETER])
 # unknown=RAISE: a misspelt "placement" must not silently return every placement's banner.
-@visitor_blp.arguments(VisitorBannersQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+# An instance, not the class: webargs builds a schema per request from a class.
+@visitor_blp.arguments(VisitorBannersQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @visitor_blp.response(200, VisitorBannersSchema)
 @visitor_blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or query.")
 def get_visitor_banners(visitor_id: str, n: int = 1, placement: str | None = None) -> Response:

@@ -21,7 +21,8 @@ blp = Blueprint(
 
 @blp.route("/<path:visitor_id>/recommendations")
 # unknown=RAISE: a misspelt filter must not silently recommend from everything.
-@blp.arguments(RecommendationsQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+# An instance, not the class: webargs builds a schema per request from a class.
+@blp.arguments(RecommendationsQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, RecommendationsSchema)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or filter.")
 def get_recommendations(visitor_id: str, **query: Any) -> Response:

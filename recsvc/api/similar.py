@@ -29,7 +29,8 @@ blp = Blueprint(
 
 # Werkzeug prefers this rule to catalog's ``/v1/items/<path:item_id>``: more static parts.
 @blp.route("/items/<path:item_id>/similar", parameters=[ITEM_ID_PARAMETER])
-@blp.arguments(SimilarQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+# An instance, not the class: webargs builds a schema per request from a class.
+@blp.arguments(SimilarQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, SimilarItemsSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="The current model does not know it.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid item id or filter.")

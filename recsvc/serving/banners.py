@@ -96,7 +96,8 @@ class BannerService:
             {},
             settings.marketing_poll_seconds,
         )
-        self._centroids: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        # (banners, model, catalog) -> banner id rows and the banners' target vectors.
+        self._targets: tuple[Any, Any] = (None, None)
 
     def for_visitor(self, visitor_id: str, placement: str | None, n: int) -> dict[str, Any]:
         model = self.recommender.holder.current()
@@ -108,7 +109,7 @@ class BannerService:
             doc, state.shared if state else None, now, self.settings, categories.get, visitor_id
         )
         if state is not None and state.vector is not None and model is not None:
-            affinity = self._model_affinity(model, state.vector)
+            affinity = self._model_affinity(model, banner_set, state.vector)
         else:
             affinity = banner_rules.profile_affinity(visitor)
         decision = banner_rules.choose(
@@ -127,31 +128,47 @@ class BannerService:
             "fallback": None if state is not None else "unavailable",
         }
 
-    def _model_affinity(self, model: LoadedModel, vector: np.ndarray) -> banner_rules.Affinity:
-        centroids = self._centroids_of(model)
+    def _model_affinity(
+        self, model: LoadedModel, banner_set: BannerSet, vector: np.ndarray
+    ) -> banner_rules.Affinity:
+        row_of, targets = self._targets_of(model, banner_set)
+        scores = targets @ vector
+        return lambda banner: float(scores[row_of[banner["id"]]])
 
-        def score(banner: dict[str, Any]) -> float:
-            promotes = banner_rules.promoted(banner)
-            rows = [model.row_of[i] for i in promotes["items"] if i in model.row_of]
-            targets = [model.item_factors[r] for r in rows]
-            targets += [centroids[c] for c in promotes["categories"] if c in centroids]
-            return float(np.mean(np.stack(targets) @ vector)) if targets else 0.0
+    def _targets_of(
+        self, model: LoadedModel, banner_set: BannerSet
+    ) -> tuple[dict[str, int], np.ndarray]:
+        """Per banner, the mean of the factors of what it promotes (items, and category
+        centroids: item factors averaged per category), so that its affinity, the mean
+        score of those targets, is one dot product with the visitor's vector. Built once
+        per (banners, model, catalog); a banner promoting nothing the model knows scores 0."""
+        key = (id(banner_set), id(model), model.catalog.version)
+        if self._targets[0] != key:
+            centroids = _centroids(model)
+            row_of = {banner["id"]: row for row, banner in enumerate(banner_set.banners)}
+            targets = np.zeros((len(banner_set.banners), model.factors), np.float32)
+            for banner, row in zip(banner_set.banners, targets, strict=True):
+                promotes = banner_rules.promoted(banner)
+                vectors = [
+                    model.item_factors[model.row_of[i]]
+                    for i in promotes["items"]
+                    if i in model.row_of
+                ]
+                vectors += [centroids[c] for c in promotes["categories"] if c in centroids]
+                if vectors:
+                    row[:] = np.mean(vectors, axis=0)
+            self._targets = (key, (row_of, targets))
+        return self._targets[1]
 
-        return score
 
-    def _centroids_of(self, model: LoadedModel) -> dict[str, np.ndarray]:
-        """Mean item factors per category, once per (model, catalog) pair."""
-        key = (id(model), model.catalog.version)
-        if key not in self._centroids:
-            codes = model.catalog.categories
-            self._centroids = {
-                key: {
-                    name: model.item_factors[codes == code].mean(axis=0)
-                    for code, name in enumerate(model.catalog.category_names)
-                    if np.any(codes == code)
-                }
-            }
-        return self._centroids[key]
+def _centroids(model: LoadedModel) -> dict[str, np.ndarray]:
+    """Mean item factors per category of the catalog."""
+    codes = model.catalog.categories
+    return {
+        name: model.item_factors[codes == code].mean(axis=0)
+        for code, name in enumerate(model.catalog.category_names)
+        if np.any(codes == code)
+    }
 
 
 def _banner_set(snapshot: tuple[int, list[dict[str, Any]]]) -> tuple[int, BannerSet]:

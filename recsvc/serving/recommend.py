@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import redis
+from redis.exceptions import NoScriptError
 
 from recsvc.clock import Clock
 from recsvc.core.explain import explain
@@ -36,7 +37,7 @@ from recsvc.serving.breaker import CircuitBreaker
 from recsvc.serving.holder import LoadedModel, ModelHolder
 from recsvc.settings import Settings
 from recsvc.store.catalog import CatalogStore
-from recsvc.store.models import ModelStore, user_bucket
+from recsvc.store.models import ModelStore
 
 TILE_FIELDS = ("title", "category", "price", "in_stock", "url", "image_url")
 VERBS = {
@@ -119,19 +120,13 @@ class Recommender:
         return state
 
     def _fetch(self, visitor_id: str, model: LoadedModel | None) -> VisitorState:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(self.keys.visitor_profile(visitor_id))
-        if model is not None:
-            bucket = user_bucket(visitor_id, model.user_buckets)
-            self.models.user_vector_script(
-                keys=[
-                    self.keys.model_user_rows(model.version, bucket),
-                    self.keys.model_user_vectors(model.version, bucket),
-                ],
-                args=[visitor_id, model.factors * 4],
-                client=pipe,
-            )
-        replies = pipe.execute()
+        replies = self._profile_and_vector(visitor_id, model)
+        if len(replies) > 1 and isinstance(replies[1], NoScriptError):
+            self.models.load_user_vector_script()  # a restarted or flushed Redis
+            replies = self._profile_and_vector(visitor_id, model)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         visitor = json.loads(replies[0]) if replies[0] else None
         vector = np.frombuffer(replies[1], np.float32) if len(replies) > 1 and replies[1] else None
         shared = None
@@ -141,6 +136,15 @@ class Recommender:
                 raw = self.client.get(self.keys.customer(visitor["user_id"]))
                 shared = json.loads(raw) if raw else shared
         return VisitorState(visitor, shared, vector)
+
+    def _profile_and_vector(self, visitor_id: str, model: LoadedModel | None) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.visitor_profile(visitor_id))
+        if model is not None:
+            self.models.queue_user_vector(
+                pipe, model.version, model.user_buckets, model.factors, visitor_id
+            )
+        return pipe.execute(raise_on_error=False)
 
     # --- ranking ------------------------------------------------------------------------
     def _rank(self, model: LoadedModel, state: VisitorState, query: RecommendQuery) -> dict:

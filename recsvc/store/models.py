@@ -264,6 +264,26 @@ class ModelStore:
             lists=lists,
         )
 
+    def queue_user_vector(
+        self, pipe: redis.client.Pipeline, version: str, buckets: int, factors: int, user_id: str
+    ) -> None:
+        """Queue the user's vector read on ``pipe`` as a bare EVALSHA. (A registered Script
+        on a pipeline makes redis-py send SCRIPT EXISTS before every execute: one more round
+        trip on each request.) A reply of ``NoScriptError`` means the script must be loaded
+        (``load_user_vector_script``) and the pipeline run again."""
+        bucket = user_bucket(user_id, buckets)
+        pipe.evalsha(
+            self.user_vector_script.sha,
+            2,
+            self.keys.model_user_rows(version, bucket),
+            self.keys.model_user_vectors(version, bucket),
+            user_id,
+            factors * 4,
+        )
+
+    def load_user_vector_script(self) -> None:
+        self.client.script_load(_USER_VECTOR)
+
     def user_vector(
         self, version: str, buckets: int, factors: int, user_id: str
     ) -> np.ndarray | None:

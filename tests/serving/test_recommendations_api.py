@@ -145,3 +145,14 @@ def test_preload_loads_without_a_thread(app, store_and_model):
     ModelStore(svc.client, svc.keys).publish(artifact)
     svc.holder.preload()
     assert svc.holder._model.version == artifact.version and svc.holder._pid is None
+
+
+def test_known_visitors_survive_a_flushed_script_cache(served, redis_conn):
+    """The vector read is a bare EVALSHA (no SCRIPT EXISTS round trip per request): after a
+    Redis restart or SCRIPT FLUSH it must load the script and answer as before."""
+    client, _svc, artifact, _items = served
+    visitor = str(artifact.user_ids[1])
+    assert recommend(client, visitor)["strategy"] == "als"
+    redis_conn.script_flush()
+    body = recommend(client, visitor)
+    assert body["strategy"] == "als" and body["fallback"] is None
