@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "publish": "recsvc.registry.commands:publish",
     "rollback": "recsvc.registry.commands:rollback",
     "models": "recsvc.registry.commands:models",
+    "backtest-rules": "recsvc.marketing.commands:backtest_rules",
 }
 
 

@@ -103,18 +103,17 @@ def choose(
 
 
 def profile_affinity(visitor: Visitor) -> Affinity:
-    """Affinity from the profile alone: the share of the visitor's recent items that are
-    promoted items or in promoted categories (0 with no recent items)."""
-    total = len(visitor.recent_items)
+    """Affinity from the profile alone: the share (0 to 1) of the visitor's recent items
+    that are promoted, or in a promoted category."""
+    recent = list(zip(visitor.recent_items, visitor.recent_categories, strict=False))
 
     def score(banner: dict[str, Any]) -> float:
-        if not total:
+        if not recent:
             return 0.0
         promotes = promoted(banner)
-        items = set(promotes["items"])
-        hits = sum(1 for item in visitor.recent_items if item in items)
-        hits += sum(visitor.categories.get(c, 0) for c in promotes["categories"])
-        return hits / total
+        items, categories = set(promotes["items"]), set(promotes["categories"])
+        hits = sum(1 for item, category in recent if item in items or category in categories)
+        return hits / len(recent)
 
     return score
 

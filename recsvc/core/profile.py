@@ -70,6 +70,9 @@ def merge_shared(into: dict[str, Any], other: dict[str, Any], limit: int) -> Non
     mine["orders"] += theirs["orders"]
     mine["value"] = round(mine["value"] + theirs["value"], 2)
     mine["items"] = sorted(mine["items"] + theirs["items"], key=lambda line: line[3])[-limit:]
+    if theirs["last_at"] and (not mine["last_at"] or theirs["last_at"] > mine["last_at"]):
+        # The newer order decides whether the next line without an order id is new.
+        mine["last_order"] = theirs.get("last_order")
     times = [t for t in (mine["last_at"], theirs["last_at"]) if t]
     mine["last_at"] = max(times) if times else None
 
@@ -234,7 +237,9 @@ def _apply_cart(
         line["quantity"] += quantity or 1
         if record.get("price") is not None:
             line["price"] = record["price"]
-    elif kind == "remove_from_cart" and item_id in items:
+    elif kind == "remove_from_cart":
+        if item_id not in items:
+            return  # nothing changed: an abandonment clock must not restart
         remaining = items[item_id]["quantity"] - quantity if quantity else 0
         if remaining > 0:
             items[item_id]["quantity"] = remaining

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recsvc.core import nudges
-from recsvc.core.profile import labels_at
+from recsvc.core.profile import labels_at, new_shared
 from recsvc.settings import Settings
 
 RULE_KINDS: tuple[str, ...] = (
@@ -66,7 +66,8 @@ class Visitor:
     cart_items: int
     # Category -> how many of the visitor's recent items are in it.
     categories: Counter[str] = field(default_factory=Counter)
-    recent_items: tuple[str, ...] = ()
+    recent_items: tuple[str, ...] = ()  # newest first
+    recent_categories: tuple[str | None, ...] = ()  # of each recent item
     day: str = "mon"  # store-local
     hour: int = 0  # store-local
     now: float = 0.0
@@ -88,10 +89,13 @@ def visitor_from_profile(
         return Visitor(
             visitor_id, "awareness", frozenset({"new_visitor"}), None, "new", 0.0, 0, **moment
         )
-    shared = shared or visitor["shared"]
+    # A logged-in visitor's cart lives in the customer document; if that is gone (expired
+    # on its own), the visitor document no longer holds one either: an empty cart.
+    shared = shared or visitor.get("shared") or new_shared()
     stage, segments = labels_at(visitor, shared, now, settings)
     recent = tuple(entry[0] for entry in visitor["recent_items"])
-    categories = Counter(c for c in map(category_of, recent) if c)
+    recent_categories = tuple(map(category_of, recent))
+    categories = Counter(c for c in recent_categories if c)
     return Visitor(
         visitor_id=visitor["visitor_id"],
         stage=stage,
@@ -102,6 +106,7 @@ def visitor_from_profile(
         cart_items=len(shared["cart"]["items"]),
         categories=categories,
         recent_items=recent,
+        recent_categories=recent_categories,
         **moment,
     )
 

@@ -18,6 +18,7 @@ def visitor(visitor_id="v1", **changes) -> Visitor:
         cart_items=0,
         categories=Counter({"shoes": 3, "bags": 1}),
         recent_items=("i1", "i2", "i3", "i4"),
+        recent_categories=("shoes", "shoes", "shoes", "bags"),
     )
     return Visitor(**{**base, **changes})
 
@@ -96,3 +97,10 @@ def test_higher_ranked_banners_take_the_slots():
     banners = [banner("low"), banner("high", priority=1)]
     decision = choose(banners, visitor(), "home", 1, no_impressions, lambda b: 0.0)
     assert ids(decision) == ["high"] and decision.eligible == ["low", "high"]
+
+
+def test_profile_affinity_counts_each_recent_item_once():
+    me = visitor()
+    both = banner("both", promotes={"items": ["i1"], "categories": ["shoes"]})
+    assert profile_affinity(me)(both) == 0.75
+    assert profile_affinity(visitor(recent_items=(), recent_categories=()))(both) == 0.0

@@ -105,6 +105,7 @@ def test_cart_add_remove_and_purchase():
     j.send("remove_from_cart", T0 + 4, item_id="b")  # no quantity: the whole line
     assert set(cart["items"]) == {"a"}
     j.send("remove_from_cart", T0 + 5, item_id="zzz")  # not in cart: harmless
+    assert cart["updated_at"] == T0 + 4  # and no change: the abandonment clock runs on
     j.send("purchase", T0 + 6, item_id="a", quantity=2, price=3.5)
     assert cart["items"] == {} and cart["updated_at"] == T0 + 6
     p = j.shared["purchases"]
@@ -145,10 +146,14 @@ def test_merge_shared_on_login():
         "x": {"quantity": 2, "price": 2.0},
         "y": {"quantity": 1, "price": 1.0},
     }
-    theirs["purchases"].update(orders=1, value=5.0, items=[["z", 1, 5.0, T0]], last_at=T0)
+    theirs["purchases"].update(
+        orders=1, value=5.0, items=[["z", 1, 5.0, T0]], last_at=T0, last_order="o-1"
+    )
     merge_shared(mine, theirs, limit=10)
     assert mine["cart"]["items"]["x"]["quantity"] == 3 and "y" in mine["cart"]["items"]
     assert mine["purchases"]["orders"] == 1 and mine["purchases"]["value"] == 5.0
+    # The anonymous order's id comes along: its next line after login is the same order.
+    assert mine["purchases"]["last_order"] == "o-1"
 
 
 def test_show_profile_reads_at_risk_at_read_time_without_an_event():

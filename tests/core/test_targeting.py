@@ -98,3 +98,11 @@ def test_a_visitor_never_seen_is_new_in_awareness():
     seen = visitor_from_profile(None, None, NOW, Settings(), {}.get, "ghost")
     assert seen.stage == "awareness" and seen.segments == {"new_visitor"}
     assert match({"visitor_type": "new", "has_cart": False}, seen) is not None
+
+
+def test_a_logged_in_visitor_whose_customer_document_expired_has_an_empty_cart():
+    doc = new_visitor("v9", NOW - 60)
+    doc["user_id"] = "u9"
+    del doc["shared"]  # moved to the customer document at login, which is gone
+    seen = visitor_from_profile(doc, None, NOW, Settings(), {}.get, "v9")
+    assert seen.cart_items == 0 and seen.cart_value == 0.0
