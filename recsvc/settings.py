@@ -42,6 +42,9 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch_events: int = 1000
     public_keys: tuple[str, ...] = ()
+    # Keys of nudge senders (email, push, SMS jobs): they may claim abandoned carts, which
+    # a public key, shipped in storefront JavaScript, must not.
+    sender_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
     log_level: str = "INFO"
     # Seconds a client should wait before retrying when Redis is unreachable.
@@ -144,7 +147,7 @@ class Settings:
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.public_keys or self.admin_keys)
+        return bool(self.public_keys or self.sender_keys or self.admin_keys)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -35,6 +35,23 @@ def get_funnel(
     (a visitor reaching a later step counts for the earlier ones that day), conversion from
     the previous step and drop-off, by first-touch source and new/returning visitor."""
     svc = services()
+    start, end = day_range(start, end)
+    counts = svc.funnel.counts(start, end, source, visitor_type)
+    return {
+        "start": start,
+        "end": end,
+        "source": source,
+        "visitor_type": visitor_type,
+        "steps": funnel_table(counts),
+        "standard_error": HLL_STANDARD_ERROR,
+    }
+
+
+def day_range(start: date | None, end: date | None) -> tuple[date, date]:
+    """The UTC days an analytics query covers: ``end`` defaults to today, ``start`` to
+    ``funnel_default_days`` back from ``end``; a 422 when reversed or longer than
+    ``funnel_max_days``."""
+    svc = services()
     end = end or utc(svc.clock).date()
     if start is None:
         # Clamped: going back from the first days of year 1 would overflow.
@@ -46,15 +63,7 @@ def get_funnel(
         raise _invalid_range(
             "Date range too long.", f"At most {svc.settings.funnel_max_days} days."
         )
-    counts = svc.funnel.counts(start, end, source, visitor_type)
-    return {
-        "start": start,
-        "end": end,
-        "source": source,
-        "visitor_type": visitor_type,
-        "steps": funnel_table(counts),
-        "standard_error": HLL_STANDARD_ERROR,
-    }
+    return start, end
 
 
 def _invalid_range(message: str, reason: str) -> ApiError:

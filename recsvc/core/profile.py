@@ -15,6 +15,7 @@ Recent items are stored compactly as ``[item_id, event_type, at]``, newest first
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +76,38 @@ def merge_shared(into: dict[str, Any], other: dict[str, Any], limit: int) -> Non
         mine["last_order"] = theirs.get("last_order")
     times = [t for t in (mine["last_at"], theirs["last_at"]) if t]
     mine["last_at"] = max(times) if times else None
+
+
+def new_customer(user_id: str) -> dict[str, Any]:
+    """A logged-in customer's document: the shared cart and purchases of their devices."""
+    return {"user_id": user_id, "visitor_ids": [], **new_shared()}
+
+
+def shared_for(
+    visitor: dict[str, Any],
+    user_id: str | None,
+    customers: dict[str, dict[str, Any]],
+    purchased_items_max: int,
+    on_stitch: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The cart-and-purchases document an event of ``visitor`` (carrying ``user_id``)
+    updates, stitching the visitor to the customer on first login: the anonymous cart and
+    purchases merge into the customer's, and ``on_stitch(visitor_id, user_id, customer)``
+    lets the caller move what it keeps per cart owner. ``customers`` holds the customer
+    documents by user id (missing ones are created); the ingestion writer and the rule
+    backtest both call this, so they stitch alike."""
+    if user_id and visitor["user_id"] != user_id:
+        customer = customers.setdefault(user_id, new_customer(user_id))
+        if visitor["user_id"] is None and "shared" in visitor:
+            merge_shared(customer, visitor.pop("shared"), purchased_items_max)
+            if on_stitch is not None:
+                on_stitch(visitor["visitor_id"], user_id, customer)
+        if visitor["visitor_id"] not in customer["visitor_ids"]:
+            customer["visitor_ids"].append(visitor["visitor_id"])
+        visitor["user_id"] = user_id
+    if visitor["user_id"]:
+        return customers.setdefault(visitor["user_id"], new_customer(visitor["user_id"]))
+    return visitor["shared"]
 
 
 @dataclass

@@ -19,7 +19,7 @@ ends first. A purchase within the attribution window after a send counts as ``re
 after a held-out chance as ``holdout_recovered``: the natural-recovery baseline.
 
 When an anonymous visitor logs in, their cart moves to the customer
-(``recsvc.marketing.replay.shared_for``), and so do their pending nudges and open
+(``recsvc.core.profile.shared_for``), and so do their pending nudges and open
 attribution windows, unless the customer already has nudges of their own pending (then the
 visitor's are ``rescheduled``: the merged cart schedules anew).
 """

@@ -14,7 +14,7 @@ from typing import Any
 
 from recsvc.core.events import PRODUCT_EVENT_TYPES, event_epoch
 from recsvc.core.nudges import owner_of
-from recsvc.core.profile import apply_event, merge_shared, new_shared, new_visitor
+from recsvc.core.profile import apply_event, new_visitor, shared_for
 from recsvc.settings import Settings
 
 # What applying a record needs; the service's schema guarantees them for what it logged.
@@ -56,35 +56,6 @@ def _usable_time(record: dict[str, Any]) -> float | None:
         return event_epoch(record)
     except (ValueError, TypeError, AttributeError, OverflowError):
         return None
-
-
-def new_customer(user_id: str) -> dict[str, Any]:
-    """A customer document as the event writer creates it."""
-    return {"user_id": user_id, "visitor_ids": [], **new_shared()}
-
-
-def shared_for(
-    visitor: dict[str, Any],
-    user_id: str | None,
-    customers: dict[str, dict[str, Any]],
-    purchased_items_max: int,
-) -> dict[str, Any]:
-    """The cart-and-purchases document an event updates, stitching on first login.
-
-    Mirrors ``recsvc.store.events.EventWriter._shared_for`` line for line; the only
-    difference is that the writer preloads a customer document for every ``user_id`` of the
-    batch, where this creates it on first use. Both are to move onto one shared function.
-    """
-    if user_id and visitor["user_id"] != user_id:
-        customer = customers.setdefault(user_id, new_customer(user_id))
-        if visitor["user_id"] is None and "shared" in visitor:
-            merge_shared(customer, visitor.pop("shared"), purchased_items_max)
-        if visitor["visitor_id"] not in customer["visitor_ids"]:
-            customer["visitor_ids"].append(visitor["visitor_id"])
-        visitor["user_id"] = user_id
-    if visitor["user_id"]:
-        return customers.setdefault(visitor["user_id"], new_customer(visitor["user_id"]))
-    return visitor["shared"]
 
 
 @dataclass(frozen=True)

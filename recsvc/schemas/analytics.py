@@ -8,7 +8,9 @@ from recsvc.core.events import SOURCES
 from recsvc.core.funnel import FUNNEL_STEPS, UNKNOWN_SOURCE, VISITOR_TYPES
 
 
-class FunnelQuerySchema(Schema):
+class DateRangeQuerySchema(Schema):
+    """A range of UTC days, as every analytics query takes it."""
+
     class Meta:
         unknown = RAISE
 
@@ -16,16 +18,19 @@ class FunnelQuerySchema(Schema):
         metadata={"description": "First UTC day (YYYY-MM-DD); default 30 days ago."}
     )
     end = fields.Date(metadata={"description": "Last UTC day, inclusive; default today."})
-    source = fields.String(
-        validate=validate.OneOf([*SOURCES, UNKNOWN_SOURCE]),
-        metadata={"description": "First-touch source."},
-    )
-    visitor_type = fields.String(validate=validate.OneOf(VISITOR_TYPES))
 
     @validates_schema
     def _ordered(self, data, **_):
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise ValidationError("Must not be after end.", "start")
+
+
+class FunnelQuerySchema(DateRangeQuerySchema):
+    source = fields.String(
+        validate=validate.OneOf([*SOURCES, UNKNOWN_SOURCE]),
+        metadata={"description": "First-touch source."},
+    )
+    visitor_type = fields.String(validate=validate.OneOf(VISITOR_TYPES))
 
 
 class FunnelStepSchema(Schema):

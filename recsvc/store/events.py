@@ -1,7 +1,8 @@
 """Accepting events: the stream, the profiles, the carts and the funnel in one transaction.
 
 A batch is read (profiles of its visitors and customers), applied in Python by
-``recsvc.core.profile``, and written back with the stream entries and funnel counters in
+``recsvc.core.profile``, and written back with the stream entries, funnel counters and the
+nudge bookkeeping (``recsvc.store.nudges``: abandoned-cart index, nudge attribution) in
 one MULTI/EXEC guarded by WATCH on every document it read. Either all of it lands or none
 of it does; a concurrent writer to the same visitor makes the transaction retry on fresh
 state. (On Redis Cluster the batch would have to be split per slot: the visitor and
@@ -21,9 +22,10 @@ import redis
 from redis.exceptions import WatchError
 
 from recsvc.core.events import event_epoch
-from recsvc.core.profile import apply_event, merge_shared, new_shared, new_visitor
+from recsvc.core.profile import apply_event, new_customer, new_visitor, shared_for
 from recsvc.keys import KeySpace
 from recsvc.settings import Settings
+from recsvc.store.nudges import NudgeLedger, state_owners
 from recsvc.store.stream import encode_entry
 
 MAX_ATTEMPTS = 10
@@ -47,6 +49,7 @@ def dumps(document: dict[str, Any]) -> str:
 class _Batch:
     """The documents one batch touches, loaded under WATCH."""
 
+    nudges: NudgeLedger
     visitors: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     funnel: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -87,7 +90,7 @@ class EventWriter:
         pipe.watch(*visitor_keys)
         if pipe.xlen(self.keys.events_stream()) + len(records) > self.settings.stream_max_len:
             raise StreamFull
-        batch = _Batch()
+        batch = _Batch(NudgeLedger(self.keys, self.settings))
         for visitor_id, raw in zip(visitor_ids, pipe.mget(visitor_keys), strict=True):
             if raw is not None:
                 batch.visitors[visitor_id] = json.loads(raw)
@@ -98,7 +101,8 @@ class EventWriter:
             user_keys = [self.keys.customer(u) for u in user_ids_list]
             pipe.watch(*user_keys)
             for user_id, raw in zip(user_ids_list, pipe.mget(user_keys), strict=True):
-                batch.customers[user_id] = json.loads(raw) if raw else _new_customer(user_id)
+                batch.customers[user_id] = json.loads(raw) if raw else new_customer(user_id)
+        batch.nudges.load(pipe, state_owners(records, batch.visitors))
         return batch
 
     def _apply(self, batch: _Batch, records: list[dict[str, Any]]) -> None:
@@ -107,26 +111,18 @@ class EventWriter:
             if visitor is None:
                 visitor = new_visitor(record["visitor_id"], event_epoch(record))
                 batch.visitors[record["visitor_id"]] = visitor
-            shared = self._shared_for(batch, visitor, record.get("user_id"))
+            shared = shared_for(
+                visitor,
+                record.get("user_id"),
+                batch.customers,
+                self.settings.purchased_items_max,
+                batch.nudges.stitched,
+            )
             effect = apply_event(visitor, shared, record, self.settings)
+            batch.nudges.after_event(visitor, shared, record)
             for mark in effect.funnel_marks:
                 key = self.keys.funnel_counter(mark.day, mark.step, mark.source, mark.visitor_type)
                 batch.funnel[key].append(record["visitor_id"])
-
-    def _shared_for(
-        self, batch: _Batch, visitor: dict[str, Any], user_id: str | None
-    ) -> dict[str, Any]:
-        """The cart-and-purchases document this event updates, stitching on first login."""
-        if user_id and visitor["user_id"] != user_id:
-            customer = batch.customers[user_id]
-            if visitor["user_id"] is None and "shared" in visitor:
-                merge_shared(customer, visitor.pop("shared"), self.settings.purchased_items_max)
-            if visitor["visitor_id"] not in customer["visitor_ids"]:
-                customer["visitor_ids"].append(visitor["visitor_id"])
-            visitor["user_id"] = user_id
-        if visitor["user_id"]:
-            return batch.customers[visitor["user_id"]]
-        return visitor["shared"]
 
     def _queue_writes(
         self, pipe: redis.client.Pipeline, batch: _Batch, records: list[dict[str, Any]]
@@ -141,7 +137,4 @@ class EventWriter:
             pipe.set(self.keys.customer(user_id), dumps(customer), ex=self.ttl)
         for key, members in batch.funnel.items():
             pipe.pfadd(key, *members)
-
-
-def _new_customer(user_id: str) -> dict[str, Any]:
-    return {"user_id": user_id, "visitor_ids": [], **new_shared()}
+        batch.nudges.queue(pipe)

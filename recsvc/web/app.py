@@ -13,6 +13,7 @@ from recsvc.api import (
     banners,
     catalog,
     events,
+    nudges,
     ops,
     recommendations,
     similar,
@@ -39,6 +40,7 @@ API_BLUEPRINTS = (
     admin_models.blp,
     banners.admin_blp,
     banners.visitor_blp,
+    nudges.blp,
 )
 
 

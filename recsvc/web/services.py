@@ -22,6 +22,7 @@ from recsvc.store.catalog import CatalogStore
 from recsvc.store.events import EventWriter
 from recsvc.store.funnel import FunnelStore
 from recsvc.store.models import ModelStore
+from recsvc.store.nudges import NudgeStore
 from recsvc.store.profiles import ProfileStore
 
 EXTENSION = "recsvc"
@@ -40,6 +41,7 @@ class Services:
     models: ModelStore
     holder: ModelHolder
     recommender: Recommender
+    nudges: NudgeStore
     banners: BannerStore
     banner_service: BannerService
 
@@ -63,6 +65,7 @@ class Services:
             models=models,
             holder=holder,
             recommender=recommender,
+            nudges=NudgeStore(client, keys, settings),
             banners=BannerStore(client, keys),
             banner_service=BannerService(
                 BannerStore(recommender.client, keys), recommender, settings, clock

@@ -46,6 +46,9 @@ OPERATIONS = [
     ("PUT", "/v1/admin/banners/{banner_id}"),
     ("DELETE", "/v1/admin/banners/{banner_id}"),
     ("GET", "/v1/visitors/{visitor_id}/banners"),
+    ("GET", "/v1/visitors/{visitor_id}/nudges"),
+    ("POST", "/v1/nudges/claim"),
+    ("GET", "/v1/analytics/nudges"),
 ]
 # What positive cases must reach at least once: proof the key was sent and the fuzz got
 # past validation into the handler (a profile of a random visitor is a 404, and so are a
@@ -68,6 +71,10 @@ REACHED = {
     # Random banner ids: none exists (a created one has a made-up id of its own).
     "/v1/admin/banners/{banner_id}": 404,
     "/v1/visitors/{visitor_id}/banners": 200,
+    # An unknown visitor has no nudge (not a 404: the storefront asks on every page).
+    "/v1/visitors/{visitor_id}/nudges": 200,
+    "/v1/nudges/claim": 200,
+    "/v1/analytics/nudges": 200,
 }
 # Where one path's operations reach different statuses.
 REACHED_BY_METHOD = {("POST", "/v1/admin/banners"): 201}
@@ -78,9 +85,9 @@ CONFIG = {
 
 
 def is_admin(path):
-    """Admin endpoints take only the admin key (a public one is a 403, pinned in test_auth),
-    so they are fuzzed through a schema loaded with that key."""
-    return path.startswith("/v1/admin/")
+    """Admin endpoints (and the senders' claim) refuse a public key (a 403, pinned in
+    test_auth), so they are fuzzed through a schema loaded with the admin key."""
+    return path.startswith("/v1/admin/") or path == "/v1/nudges/claim"
 
 
 def with_key(config, key):

@@ -149,7 +149,7 @@ def test_admin_keys_alone_turn_auth_on(settings, clock):
 
 # --- role_of ------------------------------------------------------------------------------
 
-KEYED = Settings(public_keys=("p1", "p2"), admin_keys=("a1",))
+KEYED = Settings(public_keys=("p1", "p2"), sender_keys=("s1",), admin_keys=("a1",))
 
 
 @pytest.mark.parametrize(
@@ -158,6 +158,7 @@ KEYED = Settings(public_keys=("p1", "p2"), admin_keys=("a1",))
         ("a1", "admin"),
         ("p1", "public"),
         ("p2", "public"),
+        ("s1", "sender"),
         (None, None),
         ("", None),
         ("p3", None),
@@ -178,3 +179,17 @@ def test_role_of_prefers_admin_for_a_key_in_both_lists():
 
 def test_role_of_without_keys_is_none():
     assert role_of("anything", Settings()) is None
+
+
+@pytest.mark.parametrize(("key", "status"), [("pub", 403), ("snd", 200), ("adm", 200)])
+def test_only_senders_and_admins_claim_carts(settings, clock, key, status):
+    """A claim answers with customers' carts and user ids: a public key, which ships in
+    storefront JavaScript, must not get them."""
+    keys = {"public_keys": ("pub",), "sender_keys": ("snd",), "admin_keys": ("adm",)}
+    client = create_app(settings.replace(**keys), clock=clock).test_client()
+    body = {"channel": "email"}
+    assert client.post("/v1/nudges/claim", json=body, headers={HEADER: key}).status_code == status
+    if key == "snd":  # a sender reports its sends like any storefront event, but no admin
+        sent = {"type": "nudge_sent", "visitor_id": "v-1", "properties": {"channel": "email"}}
+        assert client.post("/v1/events", json=sent, headers={HEADER: key}).status_code == 202
+        assert client.get("/v1/admin/banners", headers={HEADER: key}).status_code == 403

@@ -144,6 +144,12 @@ PATHS = {
     "/v1/admin/models": {"get"},
     "/v1/admin/models/current": {"post"},
     "/v1/admin/models/rollback": {"post"},
+    "/v1/admin/banners": {"get", "post"},
+    "/v1/admin/banners/{banner_id}": {"get", "put", "delete"},
+    "/v1/visitors/{visitor_id}/banners": {"get"},
+    "/v1/visitors/{visitor_id}/nudges": {"get"},
+    "/v1/nudges/claim": {"post"},
+    "/v1/analytics/nudges": {"get"},
 }
 
 

@@ -1,0 +1,155 @@
+"""Abandoned-cart nudges as the storefront and the senders see them.
+
+``onsite_nudges`` answers the storefront's page-by-page question (is there a nudge for
+this visitor now?) through the recommender's fast client and breaker, like every other
+read on a page: Redis trouble costs the nudge, never the page. ``claimed_nudges`` hands
+a sender (push, email, sms) the carts it claimed. Both describe a cart the same way
+(``nudge_view``): its lines with catalog fields, quantity, value and a message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from recsvc.core.events import format_timestamp
+from recsvc.core.nudges import (
+    abandoned_at,
+    cart_changed_at,
+    cart_value,
+    in_holdout,
+    is_abandoned,
+    message_for,
+    owner_of,
+    quiet_until,
+)
+from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.serving.recommend import Recommender
+from recsvc.serving.similar import cart_answer
+from recsvc.settings import Settings
+from recsvc.store.nudges import DueCart, NudgeStore
+
+KIND = "abandoned_cart"
+ONSITE = "onsite"
+# Add-ons shown with the onsite nudge.
+RECOMMENDATIONS = 3
+
+
+def iso(at: float) -> str:
+    return format_timestamp(datetime.fromtimestamp(at, UTC))
+
+
+def nudge_id(owner: str, channel: str, changed: float) -> str:
+    """Names one nudge: the owner, the channel and the cart (when it last changed, in ms),
+    so a sender can pass it back in ``nudge_sent``'s ``properties.nudge_id``."""
+    return f"{owner}|{channel}|{int(changed * 1000)}"
+
+
+def cart_view(recommender: Recommender, shared: dict[str, Any]) -> dict[str, Any]:
+    """The cart's lines with their catalog tile fields, its quantity and value. A line
+    keeps the price it was added at: that is what the visitor saw and what the value sums."""
+    lines = [
+        {"item_id": item_id, "quantity": line["quantity"], "price": line.get("price")}
+        for item_id, line in shared["cart"]["items"].items()
+    ]
+    prices = [line["price"] for line in lines]
+    lines = recommender.tiles(lines)
+    for line, price in zip(lines, prices, strict=True):
+        if price is not None:
+            line["price"] = price
+    return {
+        "items": lines,
+        "quantity": sum(line["quantity"] for line in lines),
+        "value": cart_value(shared),
+    }
+
+
+def nudge_view(
+    recommender: Recommender, owner: str, channel: str, shared: dict[str, Any], settings: Settings
+) -> dict[str, Any]:
+    """What every nudge says, whoever shows it."""
+    cart = cart_view(recommender, shared)
+    return {
+        "id": nudge_id(owner, channel, cart_changed_at(shared)),
+        "kind": KIND,
+        "channel": channel,
+        "abandoned_at": iso(abandoned_at(shared, settings)),
+        "cart": cart,
+        "message": message_for(cart["items"]),
+    }
+
+
+# --- onsite ------------------------------------------------------------------------------
+def onsite_nudges(
+    recommender: Recommender, store: NudgeStore, visitor_id: str, now: float
+) -> dict[str, Any]:
+    """``GET /v1/visitors/<visitor_id>/nudges``: the abandoned-cart nudge for this visitor,
+    if their cart is abandoned and they are not in the onsite rule's holdout; the chance
+    (shown or held out) is recorded once per cart for the analytics."""
+    state = recommender.read_visitor(visitor_id, None)
+    if state is None:
+        return {"nudges": [], "fallback": "unavailable"}
+    settings = recommender.settings
+    shared = state.shared
+    if state.visitor is None or shared is None or not is_abandoned(shared, now, settings):
+        return {"nudges": []}
+    owner = owner_of(state.visitor)
+    held_out = in_holdout(owner, ONSITE, settings.nudge_holdout_share)
+    _record_onsite(recommender, store, owner, cart_changed_at(shared), held_out, now)
+    if held_out:
+        return {"nudges": []}
+    nudge = nudge_view(recommender, owner, ONSITE, shared, settings)
+    nudge["visitor_id"] = visitor_id
+    nudge["user_id"] = state.visitor.get("user_id")
+    items = [line["item_id"] for line in nudge["cart"]["items"]]
+    nudge["recommendations"] = cart_answer(recommender, items, visitor_id, RECOMMENDATIONS)["items"]
+    return {"nudges": [nudge]}
+
+
+def _record_onsite(
+    recommender: Recommender,
+    store: NudgeStore,
+    owner: str,
+    changed: float,
+    held_out: bool,
+    now: float,
+) -> None:
+    """Best effort, behind the breaker on the fast client: a lost record costs one count in
+    the analytics, a slow one would cost every page."""
+    breaker = recommender.breaker
+    if not breaker.allow():
+        return
+    try:
+        store.record_chance(owner, ONSITE, changed, held_out, now, client=recommender.client)
+    except UNAVAILABLE_ERRORS:
+        breaker.failure()
+        return
+    breaker.success()
+
+
+# --- senders -----------------------------------------------------------------------------
+def claimed_nudges(
+    recommender: Recommender, store: NudgeStore, channel: str, limit: int, now: float
+) -> dict[str, Any]:
+    """``POST /v1/nudges/claim``: claim up to ``limit`` due carts for ``channel``, or none
+    with the end of the quiet hours."""
+    settings = recommender.settings
+    quiet = quiet_until(now, channel, settings)
+    if quiet is not None:
+        return {"nudges": [], "quiet_until": iso(quiet)}
+    carts = store.claim(channel, limit, now)
+    return {"nudges": [_claimed_view(recommender, cart, channel, settings) for cart in carts]}
+
+
+def _claimed_view(
+    recommender: Recommender, cart: DueCart, channel: str, settings: Settings
+) -> dict[str, Any]:
+    nudge = nudge_view(recommender, cart.owner, channel, cart.shared, settings)
+    kind, _, name = cart.owner.partition(":")
+    if kind == "u":
+        # The device the customer used last: their most recently stitched visitor id.
+        visitor_ids = cart.document.get("visitor_ids") or [None]
+        nudge.update(owner=cart.owner, visitor_id=visitor_ids[-1], user_id=name)
+    else:
+        nudge.update(owner=cart.owner, visitor_id=name, user_id=None)
+    return nudge
