@@ -24,7 +24,7 @@ from recsvc.core.nudges import (
     quiet_until,
 )
 from recsvc.redis_client import UNAVAILABLE_ERRORS
-from recsvc.serving.recommend import Recommender
+from recsvc.serving.recommend import Recommender, owned
 from recsvc.serving.similar import cart_answer
 from recsvc.settings import Settings
 from recsvc.store.nudges import DueCart, NudgeStore
@@ -45,37 +45,42 @@ def nudge_id(owner: str, channel: str, changed: float) -> str:
     return f"{owner}|{channel}|{int(changed * 1000)}"
 
 
-def cart_view(recommender: Recommender, shared: dict[str, Any]) -> dict[str, Any]:
-    """The cart's lines with their catalog tile fields, its quantity and value. A line
-    keeps the price it was added at: that is what the visitor saw and what the value sums."""
-    lines = [
+def cart_lines(shared: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
         {"item_id": item_id, "quantity": line["quantity"], "price": line.get("price")}
         for item_id, line in shared["cart"]["items"].items()
     ]
-    prices = [line["price"] for line in lines]
-    lines = recommender.tiles(lines)
+
+
+def with_tiles(recommender: Recommender, lines: list[dict[str, Any]]) -> None:
+    """Catalog tile fields on every line, in one read for all of them. A cart line keeps the
+    price it was added at: that is what the visitor saw and what the value sums."""
+    prices = [line.get("price") for line in lines]
+    recommender.tiles(lines)
     for line, price in zip(lines, prices, strict=True):
-        if price is not None:
+        if "quantity" in line and price is not None:
             line["price"] = price
-    return {
-        "items": lines,
-        "quantity": sum(line["quantity"] for line in lines),
-        "value": cart_value(shared),
-    }
 
 
 def nudge_view(
-    recommender: Recommender, owner: str, channel: str, shared: dict[str, Any], settings: Settings
+    owner: str,
+    channel: str,
+    shared: dict[str, Any],
+    lines: list[dict[str, Any]],
+    settings: Settings,
 ) -> dict[str, Any]:
-    """What every nudge says, whoever shows it."""
-    cart = cart_view(recommender, shared)
+    """What every nudge says, whoever shows it; ``lines`` are the cart's, with tiles."""
     return {
         "id": nudge_id(owner, channel, cart_changed_at(shared)),
         "kind": KIND,
         "channel": channel,
         "abandoned_at": iso(abandoned_at(shared, settings)),
-        "cart": cart,
-        "message": message_for(cart["items"]),
+        "cart": {
+            "items": lines,
+            "quantity": sum(line["quantity"] for line in lines),
+            "value": cart_value(shared),
+        },
+        "message": message_for(lines),
     }
 
 
@@ -98,11 +103,20 @@ def onsite_nudges(
     _record_onsite(recommender, store, owner, cart_changed_at(shared), held_out, now)
     if held_out:
         return {"nudges": []}
-    nudge = nudge_view(recommender, owner, ONSITE, shared, settings)
-    nudge["visitor_id"] = visitor_id
-    nudge["user_id"] = state.visitor.get("user_id")
-    items = [line["item_id"] for line in nudge["cart"]["items"]]
-    nudge["recommendations"] = cart_answer(recommender, items, visitor_id, RECOMMENDATIONS)["items"]
+    lines = cart_lines(shared)
+    addons = cart_answer(
+        recommender,
+        [line["item_id"] for line in lines],
+        visitor_id,
+        RECOMMENDATIONS,
+        owned_items=owned(shared),
+        with_tiles=False,
+    )["items"]
+    with_tiles(recommender, lines + addons)  # one catalog read for the page
+    nudge = nudge_view(owner, ONSITE, shared, lines, settings)
+    nudge.update(
+        visitor_id=visitor_id, user_id=state.visitor.get("user_id"), recommendations=addons
+    )
     return {"nudges": [nudge]}
 
 
@@ -138,13 +152,20 @@ def claimed_nudges(
     if quiet is not None:
         return {"nudges": [], "quiet_until": iso(quiet)}
     carts = store.claim(channel, limit, now)
-    return {"nudges": [_claimed_view(recommender, cart, channel, settings) for cart in carts]}
+    lines = [cart_lines(cart.shared) for cart in carts]
+    with_tiles(recommender, [line for cart in lines for line in cart])  # one read for all
+    return {
+        "nudges": [
+            _claimed_view(cart, channel, its_lines, settings)
+            for cart, its_lines in zip(carts, lines, strict=True)
+        ]
+    }
 
 
 def _claimed_view(
-    recommender: Recommender, cart: DueCart, channel: str, settings: Settings
+    cart: DueCart, channel: str, lines: list[dict[str, Any]], settings: Settings
 ) -> dict[str, Any]:
-    nudge = nudge_view(recommender, cart.owner, channel, cart.shared, settings)
+    nudge = nudge_view(cart.owner, channel, cart.shared, lines, settings)
     kind, _, name = cart.owner.partition(":")
     if kind == "u":
         # The device the customer used last: their most recently stitched visitor id.

@@ -218,14 +218,23 @@ def _on(candidates: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> np.ndar
 
 
 def cart_answer(
-    recommender: Recommender, item_ids: list[str], visitor_id: str | None, n: int
+    recommender: Recommender,
+    item_ids: list[str],
+    visitor_id: str | None,
+    n: int,
+    owned_items: list[str] | None = None,
+    with_tiles: bool = True,
 ) -> dict[str, Any]:
-    """``POST /v1/recommendations/cart``."""
+    """``POST /v1/recommendations/cart``. A caller that has read the visitor already passes
+    ``owned_items`` (purchased, in the cart) instead of having them read again, and one that
+    fetches catalog fields for more items at once passes ``with_tiles=False``."""
     model = recommender.holder.current()
     if model is None:
         return empty_answer()
     leave_out = list(item_ids)
-    if visitor_id is not None:
+    if owned_items is not None:
+        leave_out.extend(owned_items)
+    elif visitor_id is not None:
         # Unreadable (Redis down, breaker open): the answer goes on without the filter.
         state = recommender.read_visitor(visitor_id, None)
         if state is not None:
@@ -237,7 +246,7 @@ def cart_answer(
     else:
         strategy, items = "popular", popular_items(model, n, mask, None)
     return {
-        "items": recommender.tiles(items),
+        "items": recommender.tiles(items) if with_tiles else items,
         "strategy": strategy,
         "model_version": model.version,
         "fallback": None,
