@@ -16,13 +16,13 @@ worker holds, with ``"fallback": "popular"``.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 import redis
 from redis.exceptions import NoScriptError
 
@@ -127,14 +127,14 @@ class Recommender:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        visitor = json.loads(replies[0]) if replies[0] else None
+        visitor = orjson.loads(replies[0]) if replies[0] else None
         vector = np.frombuffer(replies[1], np.float32) if len(replies) > 1 and replies[1] else None
         shared = None
         if visitor is not None:
             shared = visitor.get("shared")
             if visitor.get("user_id"):
                 raw = self.client.get(self.keys.customer(visitor["user_id"]))
-                shared = json.loads(raw) if raw else shared
+                shared = orjson.loads(raw) if raw else shared
         return VisitorState(visitor, shared, vector)
 
     def _profile_and_vector(self, visitor_id: str, model: LoadedModel | None) -> list[Any]:

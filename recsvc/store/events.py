@@ -11,13 +11,13 @@ customer documents carry different hash tags. That is not done yet.)
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis
 from redis.exceptions import WatchError
 
@@ -41,8 +41,10 @@ class TooMuchContention(Exception):
     """Concurrent writers kept changing the same visitors; the client should retry."""
 
 
-def dumps(document: dict[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+def dumps(document: dict[str, Any]) -> bytes:
+    # orjson: profiles are read and written on every event and every page; it is several
+    # times faster than json and writes the same compact UTF-8.
+    return orjson.dumps(document)
 
 
 @dataclass
@@ -93,7 +95,7 @@ class EventWriter:
         batch = _Batch(NudgeLedger(self.keys, self.settings))
         for visitor_id, raw in zip(visitor_ids, pipe.mget(visitor_keys), strict=True):
             if raw is not None:
-                batch.visitors[visitor_id] = json.loads(raw)
+                batch.visitors[visitor_id] = orjson.loads(raw)
         user_ids = {doc["user_id"] for doc in batch.visitors.values() if doc["user_id"]}
         user_ids.update(r["user_id"] for r in records if r.get("user_id"))
         if user_ids:
@@ -101,7 +103,7 @@ class EventWriter:
             user_keys = [self.keys.customer(u) for u in user_ids_list]
             pipe.watch(*user_keys)
             for user_id, raw in zip(user_ids_list, pipe.mget(user_keys), strict=True):
-                batch.customers[user_id] = json.loads(raw) if raw else new_customer(user_id)
+                batch.customers[user_id] = orjson.loads(raw) if raw else new_customer(user_id)
         batch.nudges.load(pipe, state_owners(records, batch.visitors))
         return batch
 

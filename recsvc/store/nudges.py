@@ -26,13 +26,13 @@ never get the same cart and a counter never counts one twice.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 import redis
 
 from recsvc.core.events import NUDGE_CHANNELS, event_day, event_epoch
@@ -438,7 +438,7 @@ class NudgeStore:
             if raw is None:
                 self._forget(keys=[self.keys.cart_index(), key], args=[owner])
                 continue
-            document = json.loads(raw)
+            document = orjson.loads(raw)
             shared = _shared_of(owner, document)
             moment = None if shared is None else due_at(shared, channel, self.settings)
             if moment is None or moment > now:

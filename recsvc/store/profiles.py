@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 import redis
 
 from recsvc.core.profile import new_shared
@@ -22,10 +22,10 @@ class ProfileStore:
         raw = self.client.get(self.keys.visitor_profile(visitor_id))
         if raw is None:
             return None
-        visitor = json.loads(raw)
+        visitor = orjson.loads(raw)
         if not visitor["user_id"]:
             return visitor, visitor["shared"]
         customer = self.client.get(self.keys.customer(visitor["user_id"]))
         if customer is None:  # expired independently: show what the visitor document has
             return visitor, visitor.get("shared") or new_shared()
-        return visitor, json.loads(customer)
+        return visitor, orjson.loads(customer)
