@@ -166,3 +166,23 @@ def test_show_profile_reads_at_risk_at_read_time_without_an_event():
     fresh = show_profile(j.visitor, j.shared, T0 + DAY, S)
     assert fresh["stage"] == "retention"
     assert fresh["first_seen"].endswith("Z")
+
+
+def test_timed_segments_enter_when_time_made_them_and_leave_on_the_next_change():
+    j = Journey()
+    j.send("add_to_cart", T0, item_id="a", price=5.0)
+    j.send("product_view", T0 + 60 * MIN, item_id="b")  # still abandoned: still a member
+    j.send("add_to_cart", T0 + 70 * MIN, item_id="b")  # the cart changed: it left
+    j.send("purchase", T0 + 71 * MIN, item_id="b", price=5.0)
+    j.send("page_view", T0 + 41 * DAY)  # idle for 41 days: churn risk since day 30
+    history = [
+        (e["segment"], e["action"], e["at"])
+        for e in j.visitor["segment_history"]
+        if e["segment"] in ("cart_abandoner", "churn_risk")
+    ]
+    assert history == [
+        ("cart_abandoner", "enter", T0 + 30 * MIN),
+        ("cart_abandoner", "leave", T0 + 70 * MIN),
+        ("churn_risk", "enter", T0 + 71 * MIN + 30 * DAY),
+        ("churn_risk", "leave", T0 + 41 * DAY),
+    ]
