@@ -20,11 +20,12 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import orjson
 
 from recsvc.core.foldin import gram_matrix
 from recsvc.core.search import ItemIndex
 from recsvc.redis_client import UNAVAILABLE_ERRORS
-from recsvc.store.catalog import CatalogStore
+from recsvc.store.catalog import TILE_FIELDS, CatalogStore
 from recsvc.store.models import ItemSide, ModelStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ class CatalogView:
     category_names: list[str]
     in_stock: np.ndarray  # (n_items,) bool, True where the catalog does not say
     knows_stock: bool
+    # Per item row, its tile fields (TILE_FIELDS) as JSON, b"{}" where the catalog has
+    # none: answers carry tiles without a catalog read per request (about 150 bytes a row).
+    tiles: list[bytes] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -49,16 +53,18 @@ class CatalogView:
         in_stock = np.ones(n_items, bool)
         names: dict[str, int] = {}
         knows_stock = False
+        tiles = [b"{}"] * n_items
         for item in items:
             row = row_of.get(item["item_id"])
             if row is None:
                 continue
+            tiles[row] = orjson.dumps({k: item[k] for k in TILE_FIELDS if k in item})
             if item.get("category"):
                 categories[row] = names.setdefault(item["category"], len(names))
             if "in_stock" in item:
                 in_stock[row] = bool(item["in_stock"])
                 knows_stock = True
-        return cls(version, categories, list(names), in_stock, knows_stock)
+        return cls(version, categories, list(names), in_stock, knows_stock, tiles)
 
     def category_code(self, name: str) -> int | None:
         try:

@@ -36,10 +36,9 @@ from recsvc.redis_client import UNAVAILABLE_ERRORS
 from recsvc.serving.breaker import CircuitBreaker
 from recsvc.serving.holder import LoadedModel, ModelHolder
 from recsvc.settings import Settings
-from recsvc.store.catalog import CatalogStore
+from recsvc.store.catalog import TILE_FIELDS, CatalogStore
 from recsvc.store.models import ModelStore
 
-TILE_FIELDS = ("title", "category", "price", "in_stock", "url", "image_url")
 VERBS = {
     "product_view": "viewed",
     "review_view": "read reviews of",
@@ -254,21 +253,33 @@ class Recommender:
         return labels_at(state.visitor, shared, self.clock.now(), self.settings)[0]
 
     def tiles(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Catalog fields for each tile, in one round trip; without them on failure."""
-        if not items or not self.breaker.allow():
-            return items
+        """Catalog fields for each tile: from the catalog the worker holds for the model's
+        items (as fresh as its last poll), in one round trip for the others; without them
+        when Redis cannot be read."""
+        model = self.holder.current()
+        missing = []
+        for item in items:
+            row = model.row_of.get(item["item_id"]) if model is not None else None
+            if row is None or not model.catalog.tiles:
+                missing.append(item)
+            else:
+                item.update(orjson.loads(model.catalog.tiles[row]))
+        if missing and self.breaker.allow():
+            self._read_tiles(missing)
+        return items
+
+    def _read_tiles(self, items: list[dict[str, Any]]) -> None:
         try:
             catalog = self.catalog.get_many([item["item_id"] for item in items])
         except UNAVAILABLE_ERRORS:
             self.breaker.failure()
-            return items
-        # A success closes the breaker: the half-open trial may have been this read (similar
-        # items read Redis for their tiles only), and the breaker must not stay half-open.
+            return
+        # A success closes the breaker: the half-open trial may have been this read, and
+        # the breaker must not stay half-open.
         self.breaker.success()
         for item in items:
             known = catalog.get(item["item_id"], {})
             item.update({name: known[name] for name in TILE_FIELDS if name in known})
-        return items
 
 
 def allowed_mask(

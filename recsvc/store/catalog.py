@@ -54,6 +54,10 @@ return 0
 """
 
 
+# The fields a storefront needs to render an item's tile: answers carry them.
+TILE_FIELDS = ("title", "category", "price", "in_stock", "url", "image_url")
+
+
 class Upserted(NamedTuple):
     changed: int  # distinct items whose stored fields changed (new ones included)
     version: int  # the catalog version after the upsert

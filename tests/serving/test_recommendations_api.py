@@ -156,3 +156,13 @@ def test_known_visitors_survive_a_flushed_script_cache(served, redis_conn):
     redis_conn.script_flush()
     body = recommend(client, visitor)
     assert body["strategy"] == "als" and body["fallback"] is None
+
+
+def test_tiles_come_from_the_catalog_the_worker_holds(served):
+    """Tiles are read from the worker's copy of the catalog, which follows the catalog's
+    version counter (one poll): a renamed item shows its new title after the poll."""
+    client, svc, _artifact, _items = served
+    first = recommend(client, "stranger", n=1)["items"][0]
+    svc.catalog.upsert([{"item_id": first["item_id"], "title": "Renamed"}])
+    assert svc.holder.refresh()
+    assert recommend(client, "stranger", n=1)["items"][0]["title"] == "Renamed"

@@ -149,29 +149,32 @@ def test_no_model_yet_is_an_empty_fallback(client):
 
 
 def test_redis_down_answers_from_the_model_in_memory(served, cut_redis):
+    """Similar items, their tiles included, come from the worker's memory: Redis down
+    changes nothing, not even the breaker."""
     client, svc, artifact, _items = served
     item = popular_ids(artifact, 1)[0]
-    before = [i["item_id"] for i in similar(client, item, n=5)["items"]]
+    before = similar(client, item, n=5)["items"]
+    assert all("title" in i for i in before)
     cut_redis(svc)
-    for _ in range(5):  # a few timeouts on the tiles, then the breaker answers at once
+    for _ in range(5):
         body = similar(client, item, n=5)
-        assert [i["item_id"] for i in body["items"]] == before
+        assert body["items"] == before
         assert body["model_version"] == artifact.version and body["fallback"] is None
-        assert not any("title" in i for i in body["items"])
-    assert svc.recommender.breaker.state == "open"
+    assert svc.recommender.breaker.state == "closed"
 
 
-def test_tiles_come_back_with_redis(served, cut_redis, clock):
-    """Reading tiles is the only Redis call here: its half-open trial must close the
-    breaker, or it would stay half-open for every endpoint."""
-    client, svc, artifact, _items = served
-    item = popular_ids(artifact, 1)[0]
+def test_tiles_outside_the_model_are_read_and_close_the_breaker(served, cut_redis, clock):
+    """Items the model does not hold (a cart line, say) get their tiles from Redis: when
+    that read is a half-open trial it must close the breaker, or it would stay half-open
+    for every endpoint."""
+    _client, svc, _artifact, _items = served
+    svc.catalog.upsert([{"item_id": "new-item", "title": "New"}])
+    recommender = svc.recommender
     restore = cut_redis(svc)
     for _ in range(4):
-        similar(client, item, n=3)
-    assert svc.recommender.breaker.state == "open"
+        assert recommender.tiles([{"item_id": "new-item"}]) == [{"item_id": "new-item"}]
+    assert recommender.breaker.state == "open"
     restore()
     clock.advance(svc.settings.breaker_reset_seconds)
-    assert all("title" in i for i in similar(client, item, n=3)["items"])
-    assert svc.recommender.breaker.state == "closed"
-    assert all("title" in i for i in similar(client, item, n=3)["items"])
+    assert recommender.tiles([{"item_id": "new-item"}]) == [{"item_id": "new-item", "title": "New"}]
+    assert recommender.breaker.state == "closed"
