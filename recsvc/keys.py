@@ -68,11 +68,12 @@ class KeySpace:
         """Counter bumped by every banner change: workers reload their banner cache."""
         return f"{self.namespace}:{{marketing}}:banners_version"
 
-    def cart_index(self) -> str:
+    def cart_index(self, channel: str) -> str:
         """ZSET cart owner (``v:<visitor_id>`` or ``u:<user_id>``) -> time its cart last
-        changed, for carts with items and no purchase since: the carts that can be
-        abandoned, oldest first."""
-        return f"{self.namespace}:{{marketing}}:carts"
+        changed, for carts that can be abandoned (items, no purchase since) and that the
+        off-site ``channel`` has not nudged (claimed or held out) yet, oldest first: a
+        claim reads only carts still waiting, however many were claimed before."""
+        return f"{self.namespace}:{{marketing}}:carts:{channel}"
 
     def nudge_state(self, owner: str) -> str:
         """HASH of one cart owner's nudges: per channel, the cart claimed or held out, when

@@ -2,9 +2,12 @@
 
 Three kinds of keys (``recsvc.keys``):
 
-- ``cart_index``: ZSET cart owner -> ``cart_changed_at`` of their cart, for carts that can
-  be abandoned (items, no purchase since). Ingestion keeps it, in the same MULTI as the
-  documents (``NudgeLedger``), for the owners a batch touched only. It is a shortlist:
+- ``cart_index(channel)``, one per off-site channel: ZSET cart owner -> ``cart_changed_at``
+  of their cart, for carts that can be abandoned (items, no purchase since) and that the
+  channel has not taken (claimed or held out) yet. Ingestion keeps them, in the same MULTI
+  as the documents (``NudgeLedger``), for the owners a batch touched only: a changed cart
+  enters every channel's index again. The claim script removes what it takes, so a claim
+  reads the carts still waiting, not every cart ever claimed. It is a shortlist:
   ``recsvc.core.nudges`` on the owner's document decides what is due.
 - ``nudge_state(owner)``: HASH, per channel ``<channel>:<field>``: ``cart`` (the
   ``cart_changed_at`` the channel claimed or held out: one nudge per cart), ``claimed_at``,
@@ -35,7 +38,7 @@ from typing import Any
 import orjson
 import redis
 
-from recsvc.core.events import NUDGE_CHANNELS, event_day, event_epoch
+from recsvc.core.events import NUDGE_CHANNELS, OFFSITE_NUDGE_CHANNELS, event_day, event_epoch
 from recsvc.core.nudge_report import COUNTERS, VALUE_COUNTERS
 from recsvc.core.nudges import (
     WEEK,
@@ -64,7 +67,8 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
 return out
 """
 
-# Takes carts for a channel, once per cart. KEYS[1] cart index, KEYS[2] stats hash,
+# Takes carts for a channel, once per cart. KEYS[1] the channel's cart index (a taken cart
+# leaves it), KEYS[2] stats hash,
 # KEYS[3..] each candidate's nudge state. ARGV: channel, now, stats field prefix
 # ("<day>|<channel>|"), cap (negative: no cap, no claims kept: the onsite rule), window of
 # the cap in seconds, state TTL in seconds (0: none), check index (1/0), then per
@@ -89,6 +93,9 @@ for i = 3, #KEYS do
     fresh = indexed ~= false and tonumber(indexed) == cart_n
   end
   local had = redis.call('HGET', state, channel .. ':cart')
+  if fresh and check_index and had and tonumber(had) == cart_n then
+    redis.call('ZREM', KEYS[1], owner)  -- this cart was taken already: it waits no more
+  end
   if fresh and not (had and tonumber(had) == cart_n) then
     local recent = {}
     local claims = redis.call('HGET', state, 'claims')
@@ -115,6 +122,7 @@ for i = 3, #KEYS do
       end
       redis.call('HINCRBY', KEYS[2], prefix .. 'eligible', 1)
       if ttl > 0 then redis.call('EXPIRE', state, ttl) end
+      if check_index then redis.call('ZREM', KEYS[1], owner) end
       table.insert(taken, i - 2)
     end
   end
@@ -122,12 +130,13 @@ end
 return taken
 """
 
-# Drops an index entry whose document is gone (expired): KEYS[1] index, KEYS[2] the
-# document; ARGV[1] owner. Conditional, so an entry written meanwhile with its document
-# stays.
+# Drops an owner whose document is gone (expired) from every channel's index: KEYS[1] the
+# document, KEYS[2..] the indexes; ARGV[1] owner. Conditional, so an entry written
+# meanwhile with its document stays.
 _FORGET = """
-if redis.call('EXISTS', KEYS[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 1
 """
 
 
@@ -309,15 +318,17 @@ class NudgeLedger:
 
     def queue(self, pipe: redis.client.Pipeline) -> None:
         """The index, state and counter writes, inside the batch's MULTI."""
-        index = self.keys.cart_index()
-        for owner in self.gone:
-            pipe.zrem(index, owner)
-        for owner, shared in self.carts.items():
-            changed = cart_changed_at(shared)
-            if changed is None:
+        for index in (self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS):
+            for owner in self.gone:
                 pipe.zrem(index, owner)
-            else:
-                pipe.zadd(index, {owner: changed})
+            for owner, shared in self.carts.items():
+                changed = cart_changed_at(shared)
+                if changed is None:
+                    pipe.zrem(index, owner)
+                else:
+                    # An unchanged cart a channel took already may come back here (a cart
+                    # event that changed nothing): the claim script drops it again.
+                    pipe.zadd(index, {owner: changed})
         ttl = self.settings.profile_ttl_days * 86400
         for owner in self.moved:
             pipe.delete(self.keys.nudge_state(owner))
@@ -367,14 +378,22 @@ class NudgeStore:
         offset = 0
         while len(claimed) < limit:
             page = self.client.zrangebyscore(
-                self.keys.cart_index(), "-inf", cutoff, start=offset, num=PAGE_SIZE, withscores=True
+                self.keys.cart_index(channel),
+                "-inf",
+                cutoff,
+                start=offset,
+                # A little more than wanted (some are held out or not due after all): a
+                # claim of 10 must not read 200 documents.
+                num=min(PAGE_SIZE, 2 * (limit - len(claimed)) + 10),
+                withscores=True,
             )
             if not page:
                 break
-            offset += len(page)
-            indexed = {_decode(owner): score for owner, score in page}
-            due = self._due(channel, self._untaken(channel, indexed), now)
-            claimed.extend(self._take_up_to(channel, due, limit - len(claimed), now))
+            due, forgotten = self._due(channel, [_decode(owner) for owner, _ in page], now)
+            taken = self._take_up_to(channel, due, limit - len(claimed), now)
+            claimed.extend(cart for cart in taken if not cart.held_out)
+            # What was taken or forgotten left the index; the rest of the page stays ahead.
+            offset += len(page) - len(taken) - forgotten
         return claimed
 
     def record_chance(
@@ -412,31 +431,18 @@ class NudgeStore:
         return summed
 
     # --- claiming, step by step ----------------------------------------------------------
-    def _untaken(self, channel: str, indexed: dict[str, float]) -> list[str]:
-        """Owners whose indexed cart the channel has not had yet: a cheap first cut (the
-        script checks again), so carts claimed long ago cost one field read, not a
-        document read."""
-        pipe = self.client.pipeline(transaction=False)
-        for owner in indexed:
-            pipe.hget(self.keys.nudge_state(owner), f"{channel}:cart")
-        return [
-            owner
-            for (owner, score), had in zip(indexed.items(), pipe.execute(), strict=True)
-            if had is None or float(had) != score
-        ]
-
-    def _due(self, channel: str, owners: list[str], now: float) -> list[DueCart]:
-        """The owners whose documents say a nudge on ``channel`` is due now: the core rules
-        decide, the index only shortlisted them."""
-        if not owners:
-            return []
+    def _due(self, channel: str, owners: list[str], now: float) -> tuple[list[DueCart], int]:
+        """The owners whose documents say a nudge on ``channel`` is due now (the core rules
+        decide, the index only shortlisted them), and how many owners were dropped from the
+        indexes because their document is gone."""
         document_keys = [self._document_key(owner) for owner in owners]
-        found = []
+        found, forgotten = [], 0
         for owner, key, raw in zip(
             owners, document_keys, self.client.mget(document_keys), strict=True
         ):
             if raw is None:
-                self._forget(keys=[self.keys.cart_index(), key], args=[owner])
+                indexes = [self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS]
+                forgotten += self._forget(keys=[key, *indexes], args=[owner])
                 continue
             document = orjson.loads(raw)
             shared = _shared_of(owner, document)
@@ -446,25 +452,27 @@ class NudgeStore:
             held_out = in_holdout(owner, channel, self.settings.nudge_holdout_share)
             changed = cart_changed_at(shared)
             found.append(DueCart(owner, document, shared, changed, held_out))
-        return found
+        return found, forgotten
 
     def _take_up_to(
         self, channel: str, due: list[DueCart], wanted: int, now: float
     ) -> list[DueCart]:
         """Run the claim script over ``due`` in order, never handing it more claims than are
         still ``wanted`` (a cart it claims must be returned); held-out carts ride along and
-        are recorded, not returned."""
-        claimed: list[DueCart] = []
+        are recorded. Returns every cart taken, held out ones included."""
+        taken: list[DueCart] = []
+        claimed = 0
         rest = list(due)
-        while rest and len(claimed) < wanted:
+        while rest and claimed < wanted:
             chunk: list[DueCart] = []
             claims = 0
-            while rest and claims < wanted - len(claimed):
+            while rest and claims < wanted - claimed:
                 chunk.append(rest.pop(0))
                 claims += not chunk[-1].held_out
-            taken = self._run_take(channel, chunk, now, offsite=True)
-            claimed.extend(cart for cart in taken if not cart.held_out)
-        return claimed
+            got = self._run_take(channel, chunk, now, offsite=True)
+            taken.extend(got)
+            claimed += sum(1 for cart in got if not cart.held_out)
+        return taken
 
     def _run_take(
         self,
@@ -488,7 +496,7 @@ class NudgeStore:
         for cart in carts:
             args += [cart.owner, "holdout" if cart.held_out else "claim", repr(cart.changed)]
         keys = [
-            self.keys.cart_index(),
+            self.keys.cart_index(channel),
             self.keys.nudge_stats(),
             *(self.keys.nudge_state(cart.owner) for cart in carts),
         ]

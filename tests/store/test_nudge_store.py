@@ -55,8 +55,9 @@ def store(redis_conn, keys, plain):
     return NudgeStore(redis_conn, keys, plain)
 
 
-def index(redis_conn, keys):
-    return {o.decode(): s for o, s in redis_conn.zrange(keys.cart_index(), 0, -1, withscores=True)}
+def index(redis_conn, keys, channel="email"):
+    entries = redis_conn.zrange(keys.cart_index(channel), 0, -1, withscores=True)
+    return {owner.decode(): score for owner, score in entries}
 
 
 def state(redis_conn, keys, owner):
@@ -95,7 +96,7 @@ def test_a_purchase_takes_the_cart_out_of_the_index(writer, store, redis_conn, k
 
 
 def test_only_owners_a_batch_touches_are_written(writer, redis_conn, keys):
-    redis_conn.zadd(keys.cart_index(), {"v:elsewhere": 1.0})
+    redis_conn.zadd(keys.cart_index("email"), {"v:elsewhere": 1.0})
     writer.write([rec("page_view", "v1", 0), rec("add_to_cart", "v2", 0, item_id="a")])
     assert index(redis_conn, keys) == {"v:elsewhere": 1.0, "v:v2": epoch(0)}
 
@@ -170,16 +171,17 @@ def test_a_cart_changed_after_the_read_is_not_claimed_stale(writer, store, redis
     """The script checks the index still holds the cart the caller read."""
     writer.write([rec("add_to_cart", "v1", 0, item_id="a")])
     now = epoch(EMAIL_DUE)
-    due = store._due("email", ["v:v1"], now)
+    due, _ = store._due("email", ["v:v1"], now)
     writer.write([rec("add_to_cart", "v1", 50, item_id="b")])
     assert store._take_up_to("email", due, 5, now) == []
     assert "email:cart" not in state(redis_conn, keys, "v:v1")
 
 
 def test_an_index_entry_without_its_document_is_dropped(store, redis_conn, keys):
-    redis_conn.zadd(keys.cart_index(), {"v:expired": 1.0, "u:gone": 2.0})
+    redis_conn.zadd(keys.cart_index("push"), {"v:expired": 1.0, "u:gone": 2.0})
+    redis_conn.zadd(keys.cart_index("email"), {"v:expired": 1.0})
     assert store.claim("push", 10, epoch()) == []
-    assert index(redis_conn, keys) == {}
+    assert index(redis_conn, keys, "push") == index(redis_conn, keys, "email") == {}
 
 
 def claim_all(store: NudgeStore, channel: str, now: float, limit: int) -> list[str]:
@@ -392,3 +394,15 @@ def test_counts_sums_days_and_channels(store, redis_conn, keys):
     counts = store.counts(date(2026, 3, 1), date(2026, 3, 2), ["email", "push"])
     assert counts["email"]["sent"] == 5 and counts["push"]["recovered_value"] == 1.25
     assert counts["push"]["sent"] == 0
+
+
+def test_a_claimed_cart_leaves_its_channel_index_only(writer, store, redis_conn, keys):
+    """Claims read the carts still waiting on a channel, not every cart ever claimed: a
+    taken cart leaves that channel's index, stays in the others', and comes back to all of
+    them when it changes."""
+    writer.write([rec("add_to_cart", "v1", 0, item_id="a")])
+    assert owners(store.claim("email", 5, epoch(EMAIL_DUE))) == ["v:v1"]
+    assert index(redis_conn, keys, "email") == {}
+    assert list(index(redis_conn, keys, "push")) == ["v:v1"]
+    writer.write([rec("add_to_cart", "v1", 60, item_id="b")])
+    assert list(index(redis_conn, keys, "email")) == ["v:v1"]
