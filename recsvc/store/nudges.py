@@ -29,7 +29,7 @@ never get the same cart and a counter never counts one twice.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +58,8 @@ ATTRIBUTION_TYPES = frozenset({"nudge_sent", "nudge_impression", "nudge_click", 
 _RELEVANT_TYPES = ATTRIBUTION_TYPES | CART_EVENTS
 # Index entries read per round trip while looking for due carts.
 PAGE_SIZE = 200
+# Onsite chances a process remembers having recorded (about 100 bytes each).
+RECORDED_MAX = 50_000
 
 # Reads several hashes in one round trip on a connection that holds a WATCH (a pipeline in
 # immediate mode sends one command per call). KEYS: the hashes. Read-only.
@@ -367,6 +369,9 @@ class NudgeStore:
         self.keys = keys
         self.settings = settings
         self._take = client.register_script(_TAKE)
+        # Onsite chances this process recorded (or found recorded): a visitor browsing with
+        # an abandoned cart asks on every page, and only the first ask needs Redis.
+        self._recorded: OrderedDict[tuple[str, str, float], None] = OrderedDict()
         self._forget = client.register_script(_FORGET)
 
     def claim(self, channel: str, limit: int, now: float) -> list[DueCart]:
@@ -407,8 +412,15 @@ class NudgeStore:
     ) -> bool:
         """Record, once per cart, that ``owner``'s cart was eligible on a channel that takes
         no claims (onsite): shown, or held out. True the first time."""
+        seen = (owner, channel, changed)
+        if seen in self._recorded:
+            return False
         due = DueCart(owner, {}, {}, changed, held_out)
-        return bool(self._run_take(channel, [due], now, offsite=False, client=client))
+        first = bool(self._run_take(channel, [due], now, offsite=False, client=client))
+        self._recorded[seen] = None  # after the script: a failed record is tried again
+        if len(self._recorded) > RECORDED_MAX:
+            self._recorded.popitem(last=False)
+        return first
 
     def counts(
         self, start: date, end: date, channels: Iterable[str]
