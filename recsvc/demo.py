@@ -26,7 +26,9 @@ from recsvc.eventlog.reader import iter_records
 from recsvc.keys import KeySpace
 from recsvc.redis_client import EmbeddedRedis, connect, start_embedded
 from recsvc.registry.artifact import ModelArtifact
+from recsvc.schemas.banners import BannerSchema
 from recsvc.settings import Settings
+from recsvc.store.banners import BannerStore
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
 from recsvc.store.namespace import delete_namespace
@@ -69,6 +71,7 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
     client, keys = connect(redis_url), KeySpace(DEMO_NAMESPACE)
     ModelStore(client, keys).publish(artifact, progress=True)
     _load_catalog(CatalogStore(client, keys), store / "items.csv")
+    _create_banners(BannerStore(client, keys))
     click.secho(f"4/5 serving on http://127.0.0.1:{port}", bold=True)
     server = _start_server(port, redis_url)
     try:
@@ -127,6 +130,29 @@ def _load_catalog(catalog: CatalogStore, path: Path) -> None:
     rows = _catalog_rows(path)
     for start in range(0, len(rows), 1000):
         catalog.upsert(rows[start : start + 1000])
+
+
+# Two banners for the curl lines: one for visitors who left a cart, one for everybody.
+DEMO_BANNERS = [
+    {
+        "id": "demo-cart-rescue",
+        "placement": "home",
+        "priority": 10,
+        "content": {"title": "Still thinking it over?", "cta": "Back to your cart"},
+        "rules": {"segments": ["cart_abandoner"]},
+        "frequency_cap_per_day": 3,
+    },
+    {
+        "id": "demo-welcome",
+        "placement": "home",
+        "content": {"title": "New this week", "cta": "Have a look"},
+    },
+]
+
+
+def _create_banners(banners: BannerStore) -> None:
+    for body in DEMO_BANNERS:
+        banners.create(BannerSchema().load(body))
 
 
 def _clear_namespace(redis_url: str) -> None:
@@ -189,6 +215,8 @@ def _curl_lines(base: str, store: Path) -> str:
             f"  curl -s -X POST {base}/v1/events -H 'Content-Type: application/json' -d '{views}'",
             f"  curl -s '{base}/v1/visitors/v-new/recommendations?n=5' {pretty}"
             f"   # {category}, from 3 views",
+            f"  curl -s '{base}/v1/visitors/{visitor}/banners?placement=home' {pretty}",
+            f"  curl -s {base}/v1/visitors/{visitor}/nudges {pretty}   # the cart they left",
             f"  curl -s '{base}/v1/analytics/funnel' {pretty}",
             f"  open {base}/docs  (the API, from its OpenAPI document)",
             "",

@@ -139,11 +139,13 @@ class Attribution:
 
 
 def message_for(lines: list[dict[str, Any]]) -> str:
-    """The onsite nudge's text, naming the first item by title when the catalog has one."""
+    """The onsite nudge's text, naming the first item by title when the catalog has one
+    (and counting the other products, not their units)."""
     count = sum(line["quantity"] for line in lines)
     first = lines[0].get("title") if lines else None
     if first and len(lines) == 1:
         return f"{first} is still in your cart."
     if first:
-        return f"{first} and {count - 1} more are still in your cart."
+        others = len(lines) - 1
+        return f"{first} and {others} more item{'s' if others != 1 else ''} are still in your cart."
     return f"You left {count} item{'s' if count != 1 else ''} in your cart."

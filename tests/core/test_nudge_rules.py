@@ -183,6 +183,8 @@ def test_message_names_the_item_when_the_catalog_has_a_title():
         {"item_id": "a", "quantity": 2, "title": "Red shoes"},
         {"item_id": "b", "quantity": 1, "title": "Socks"},
     ]
-    assert message_for(lines) == "Red shoes and 2 more are still in your cart."
+    assert message_for(lines) == "Red shoes and 1 more item are still in your cart."
+    lines.append({"item_id": "c", "quantity": 1, "title": "Hat"})
+    assert message_for(lines) == "Red shoes and 2 more items are still in your cart."
     assert message_for([{"item_id": "a", "quantity": 1}]) == "You left 1 item in your cart."
     assert message_for([{"item_id": "a", "quantity": 3}]) == "You left 3 items in your cart."

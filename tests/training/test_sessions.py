@@ -18,11 +18,13 @@ from training.sessions import (
     SessionKNNParams,
     Sessions,
     TransitionParams,
+    WalkParams,
     build_sessions,
     conservative_ranks,
     evaluate_next_item,
     filter_sessions,
     fit_session_model,
+    item_idf,
     next_item_cases,
     next_item_metrics,
     recommend_session,
@@ -161,6 +163,12 @@ CONFIGS = {
     "blend": SessionConfig(
         transitions=TransitionParams(), session_knn=SessionKNNParams(), recent=RecentParams()
     ),
+    "blend_walk_idf": SessionConfig(
+        transitions=TransitionParams(),
+        walk=WalkParams(weight=0.5, backward=0.5),
+        session_knn=SessionKNNParams(position_decay=2.0, idf_power=2.0, idf_boost=1.0),
+        recent=RecentParams(),
+    ),
 }
 
 
@@ -178,7 +186,7 @@ def test_every_recommender_recovers_a_planted_transition(name: str) -> None:
     assert result.metrics["recall@1"] >= 0.5 and result.latency_ms["p99"] > 0
 
 
-@pytest.mark.parametrize("name", ["blend", "session_knn_stan"])
+@pytest.mark.parametrize("name", ["blend", "blend_walk_idf", "session_knn_stan"])
 def test_batched_scores_equal_one_at_a_time(name: str) -> None:
     model = fit_session_model(planted_sessions(), CONFIGS[name])
     batch = SessionBatch.of([[0], [3, 4, 0], [7]])
@@ -201,6 +209,51 @@ def test_position_decay_favours_the_item_right_after_the_shared_one() -> None:
     before, after = score_sessions(plain, batch)[0], score_sessions(stan, batch)[0]
     assert before[1] == pytest.approx(before[2], rel=0.05)  # only popularity breaks the tie
     assert after[1] > after[3] > after[2] > 0
+
+
+def test_walk_takes_two_steps_over_row_normalised_rules() -> None:
+    # Rules 0→1, 0→2, 1→3, 2→3, 2→4: P[0] = (½ to 1, ½ to 2), P[1] = 3, P[2] = ½ 3 + ½ 4,
+    # so two steps from 0 reach 3 with ½ + ¼ and 4 with ¼; 3 and 4 lead nowhere.
+    train = make_sessions([[0, 1], [0, 2], [1, 3], [2, 3], [2, 4]], 5)
+    walk = WalkParams(steps=1, history_decay=0.5)
+
+    def scores(params: WalkParams, session: list[int]) -> list[float]:
+        config = SessionConfig(transitions=None, walk=params, popularity_tiebreak=0.0)
+        model = fit_session_model(train, config)
+        return score_sessions(model, SessionBatch.of([session]))[0].tolist()
+
+    inf = float("-inf")
+    assert scores(walk, [0]) == pytest.approx([inf, 0, 0, 0.75, 0.25])
+    assert scores(replace(walk, hops=1), [0]) == pytest.approx([inf, 0.5, 0.5, 0, 0])
+    # From [1, 0]: q = ½·1 + 0; one step ½·3 + ½·1 + ½·2; two steps ½·3 + ¼·3 + ¼·4,
+    # the mass that reached 3 leaving the walk.
+    assert scores(walk, [1, 0]) == pytest.approx([inf, 0, 0, 0.75, 0.25])
+
+
+def test_idf_weighting_lets_a_rare_shared_item_outweigh_a_common_one() -> None:
+    # N = 4 sessions; items 1 and 4 are in one each (ι = 1), 0, 2, 3 in two (ι = ½).
+    train = make_sessions([[0, 1], [0, 2], [3, 2], [3, 4]], 5)
+    params = SessionKNNParams(neighbours=10, sample=10, history_decay=0.5, normalize=False)
+    plain_model = fit_session_model(
+        train, SessionConfig(transitions=None, session_knn=params, popularity_tiebreak=0.0)
+    )
+    assert plain_model.item_idf is None
+    idf_params = replace(params, idf_power=2.0, idf_boost=1.0)
+    model = fit_session_model(
+        train, SessionConfig(transitions=None, session_knn=idf_params, popularity_tiebreak=0.0)
+    )
+    np.testing.assert_allclose(model.item_idf, [0.5, 1.0, 0.5, 0.5, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(item_idf(model.session_items), model.item_idf)
+    batch = SessionBatch.of([[1, 3]])  # w_1 = ½, w_3 = 1
+    # Plain: sim(s0) = ½, sim(s2) = sim(s3) = 1; item scores 0: ½, 1: ½, 2: 1, 3: 2, 4: 1.
+    plain = score_sessions(plain_model, batch)[0]
+    np.testing.assert_allclose(plain[[0, 1, 2, 4]], np.array([0.5, 0.5, 1, 1]) / 5, rtol=1e-6)
+    # idf: sim(s0) = ½·1² = ½, sim(s2) = sim(s3) = 1·½² = ¼; scores 0: ½, 1: ½, 2: ¼,
+    # 3: ½, 4: ¼, each times 1 + ι: 0.75, 1, 0.375, 0.75, 0.5 (sum 3.375).
+    weighted = score_sessions(model, batch)[0]
+    expected = np.array([0.75, 1.0, 0.375, 0.5]) / 3.375
+    np.testing.assert_allclose(weighted[[0, 1, 2, 4]], expected, rtol=1e-6)
+    assert weighted[3] == -np.inf and weighted[0] > weighted[2]  # plain: 0 below 2
 
 
 @pytest.mark.slow
