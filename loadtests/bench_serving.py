@@ -14,12 +14,15 @@ model's version and measures, each for ``--seconds`` at the same concurrency:
 - ``noop``: ``GET /healthz``, the reference;
 - ``known``: ``/v1/visitors/u<random>/recommendations?n=10`` (strategy ``als``);
 - ``foldin``: the pre-created anonymous visitors (strategy ``foldin``);
-- ``popular``: unknown visitors (strategy ``popular``).
+- ``popular``: unknown visitors (strategy ``popular``);
+- ``similar``: ``/v1/items/i<random>/similar?n=10`` (items drawn by popularity);
+- ``cart``: ``POST /v1/recommendations/cart`` with two such items (add-ons).
 
 For each it prints req/s, p50 and p99, and the strategy / fallback / model_version mix
 parsed from a sample of answers (so a misconfigured run, e.g. every answer a fallback,
 cannot pass), then the ratios DESIGN.md asks for (known req/s over no-op req/s >= 0.5,
-known p99 over no-op p99 <= 2, fold-in p99 <= 10 ms), and the memory of the master and
+known p99 over no-op p99 <= 2, fold-in p99 <= 10 ms, similar items and cart add-ons
+>= 0.5 of the no-op req/s), and the memory of the master and
 of each worker after the run: VmRSS (/proc/<pid>/status) and PSS
 (/proc/<pid>/smaps_rollup; workers forked from a preloaded master share pages, so RSS
 counts shared pages once per process and PSS splits them). Workers recycled by
@@ -69,7 +72,13 @@ CENTRES = 500
 CATEGORIES = 40
 PARAMS = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
 WEIGHTS = {"events": {"product_view": 1.0, "add_to_cart": 4.0, "purchase": 8.0}}
-TARGETS = {"known_rps_over_noop": 0.5, "known_p99_over_noop": 2.0, "foldin_p99_ms": 10.0}
+TARGETS = {
+    "known_rps_over_noop": 0.5,
+    "known_p99_over_noop": 2.0,
+    "foldin_p99_ms": 10.0,
+    "similar_rps_over_noop": 0.5,
+    "cart_rps_over_noop": 0.5,
+}
 
 
 # --- the model and the catalog ---------------------------------------------------------
@@ -307,6 +316,28 @@ def requests_for(visitors: list[str] | None, prefix: str, pool: int):
     return make
 
 
+def item_requests(artifact: ModelArtifact, cart: bool):
+    """Similar-items requests, or cart add-on requests for two items, items drawn with
+    probability proportional to their norm (their popularity here)."""
+    norms = np.linalg.norm(artifact.item_factors, axis=1)
+    p = norms / norms.sum()
+
+    def make(connection: int):
+        rng = np.random.default_rng(2000 + connection)
+        while True:
+            rows = rng.choice(len(p), 256, p=p)
+            for first, second in zip(rows[::2], rows[1::2], strict=True):
+                if cart:
+                    body = {"items": [f"i{first}", f"i{second}"], "n": 10}
+                    yield loadgen.Request(
+                        "POST", "/v1/recommendations/cart", loadgen.json_body(body)
+                    )
+                else:
+                    yield loadgen.Request("GET", f"/v1/items/i{first}/similar?n=10")
+
+    return make
+
+
 def measure_config(
     redis_url: str,
     namespace: str,
@@ -315,6 +346,7 @@ def measure_config(
     threads: int,
     args: argparse.Namespace,
     visitors: list[str],
+    artifact: ModelArtifact,
 ) -> dict:
     with service(redis_url, namespace, workers, threads) as (port, master):
         load_s = wait_for_version(port, version)
@@ -324,6 +356,8 @@ def measure_config(
             "known": requests_for(None, "u", args.users),
             "foldin": requests_for(visitors, "", 0),
             "popular": requests_for(None, "nobody-", 10**9),
+            "similar": item_requests(artifact, cart=False),
+            "cart": item_requests(artifact, cart=True),
         }
         results, restarts = {}, {}
         for name, make in phases.items():
@@ -370,6 +404,8 @@ def measure_config(
         "known_p99_over_noop": round(known.percentile(99) / noop.percentile(99), 2),
         "foldin_p99_ms": round(foldin.percentile(99), 2),
         "foldin_c1_p99_ms": round(results["foldin_c1"].percentile(99), 2),
+        "similar_rps_over_noop": round(results["similar"].rps / noop.rps, 3),
+        "cart_rps_over_noop": round(results["cart"].rps / noop.rps, 3),
         "memory": mem,
     }
     report["strategies_as_expected"] = all(
@@ -380,6 +416,8 @@ def measure_config(
         report["known_rps_over_noop"] >= TARGETS["known_rps_over_noop"]
         and report["known_p99_over_noop"] <= TARGETS["known_p99_over_noop"]
         and report["foldin_p99_ms"] <= TARGETS["foldin_p99_ms"]
+        and report["similar_rps_over_noop"] >= TARGETS["similar_rps_over_noop"]
+        and report["cart_rps_over_noop"] >= TARGETS["cart_rps_over_noop"]
     )
     return report
 
@@ -415,6 +453,8 @@ def print_config(report: dict) -> None:
         f"known p99 / noop p99 {report['known_p99_over_noop']} (target <= 2); "
         f"fold-in p99 {report['foldin_p99_ms']} ms (target <= 10; "
         f"{report['foldin_c1_p99_ms']} ms at concurrency 1); "
+        f"similar/noop req/s {report['similar_rps_over_noop']}, "
+        f"cart/noop req/s {report['cart_rps_over_noop']} (targets >= 0.5); "
         f"strategies as expected: {report['strategies_as_expected']}; "
         f"meets targets: {report['meets_targets']}"
     )
@@ -511,7 +551,14 @@ def main() -> None:
                 before = cpu_times()
                 t0 = time.monotonic()
                 line = measure_config(
-                    redis_url, namespace, artifact.version, workers, threads, args, visitors
+                    redis_url,
+                    namespace,
+                    artifact.version,
+                    workers,
+                    threads,
+                    args,
+                    visitors,
+                    artifact,
                 )
                 line["other_busy_processes"] = other_cpu(
                     before, cpu_times(), time.monotonic() - t0, descendants(os.getpid())

@@ -205,6 +205,7 @@ def _curl_lines(base: str, store: Path) -> str:
     views = json.dumps(
         {"events": [{"type": "product_view", "visitor_id": "v-new", "item_id": i} for i in viewed]}
     )
+    cart = json.dumps({"items": viewed[:2], "n": 5})
     pretty = "| python -m json.tool"
     return "\n".join(
         [
@@ -215,6 +216,9 @@ def _curl_lines(base: str, store: Path) -> str:
             f"  curl -s -X POST {base}/v1/events -H 'Content-Type: application/json' -d '{views}'",
             f"  curl -s '{base}/v1/visitors/v-new/recommendations?n=5' {pretty}"
             f"   # {category}, from 3 views",
+            f"  curl -s '{base}/v1/items/{viewed[0]}/similar?n=5' {pretty}",
+            f"  curl -s -X POST {base}/v1/recommendations/cart -H 'Content-Type: application/json'"
+            f" -d '{cart}' {pretty}",
             f"  curl -s '{base}/v1/visitors/{visitor}/banners?placement=home' {pretty}",
             f"  curl -s {base}/v1/visitors/{visitor}/nudges {pretty}   # the cart they left",
             f"  curl -s '{base}/v1/analytics/funnel' {pretty}",

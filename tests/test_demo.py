@@ -29,6 +29,7 @@ def test_demo_generates_serves_replays_and_prints_curl_lines(tmp_path, free_port
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "events accepted" in done.stdout
-    assert "/profile" in done.stdout and "/v1/analytics/funnel" in done.stdout
+    for path in ("/profile", "/similar", "/recommendations/cart", "/banners", "/nudges"):
+        assert path in done.stdout, path
     assert (tmp_path / "var" / "demo" / "store" / "items.csv").exists()
     assert not (tmp_path / "var" / "redis.sock").exists(), "demo must stop its Redis"
