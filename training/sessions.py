@@ -26,6 +26,10 @@ weighs 1; ``d`` is the part's ``history_decay``):
 - ``transitions`` (sequential rules, Ludewig et al. 2019): ``T[i, j] = Σ 1 / gap^γ``
   over train pairs where ``j`` follows ``i`` within ``steps`` positions;
   ``score = Σ_p w_p T[s_p]``;
+- ``walk``: ``hops`` steps of a random walk over the same kind of rules, ``P = T`` with
+  each row scaled to a sum of 1: ``score = Σ_p w_p (P^hops)[s_p]``; it reaches items that
+  never follow the session's items directly (on RetailRocket it lifts one-item prefixes
+  most);
 - ``item_knn``: cosine of session co-occurrence, ``S[i, j] = c_ij / sqrt(c_i c_j)``,
   each row pruned to its ``neighbours`` largest; ``score = Σ_p w_p S[s_p]``;
 - ``session_knn`` (V-SKNN): similarity to past sessions ``sim(n) = Σ_p w_p [s_p ∈ n]``
@@ -33,6 +37,9 @@ weighs 1; ``d`` is the part's ``history_decay``):
   ``sqrt(|n|)``), the ``neighbours`` most similar kept, ``score(j) = Σ_n sim(n) [j ∈ n]``;
   with STAN's position decay (Garg et al. 2019) ``[j ∈ n]`` becomes
   ``exp(−|pos_n(j) − pos_n(a)| / λ3)``, ``a`` the newest session item that ``n`` holds;
+  V-SKNN's idf weighting multiplies ``w_p`` by ``ι(s_p)^idf_power`` and ``score(j)`` by
+  ``1 + idf_boost · ι(j)``, ``ι = log(N / df) / log(N)`` (``df``: train sessions holding
+  the item, ``N``: all train sessions), so rare shared items count more;
 - ``als``: implicit ALS on the session × item matrix, the session folded in with
   confidences ``alpha · w`` (:func:`training.scorers.als_fold_in`), ``score = x Yᵀ``;
 - ``recent``: the session's own items, ``score(s_p) = w_p``: visitors come back to items.
@@ -471,6 +478,17 @@ class TransitionParams:
 
 
 @dataclass(frozen=True)
+class WalkParams(TransitionParams):
+    """``hops`` steps of a random walk over sequential rules: ``P`` is ``T`` built with
+    these :class:`TransitionParams` fields, each row scaled to a sum of 1, and a session
+    scores ``Σ_p w_p (P^hops)[s_p]``, computed as ``hops`` sparse products at scoring
+    time (``P²`` itself is too dense to keep). ``history_decay`` 0 walks from the last
+    item only."""
+
+    hops: int = 2
+
+
+@dataclass(frozen=True)
 class ItemKNNParams:
     """Cosine of session co-occurrence, ``neighbours`` kept per item."""
 
@@ -490,7 +508,13 @@ class SessionKNNParams:
     ``exp(−|pos_n(j) − pos_n(a)| / position_decay)``, ``a`` the newest item of the
     current session that ``n`` holds (positions of each item's last occurrence in ``n``);
     items before ``a`` are further multiplied by ``backward``. ``history_decay`` is
-    STAN's λ1 (``d = exp(−1/λ1)``) and ``half_life_days`` its λ2."""
+    STAN's λ1 (``d = exp(−1/λ1)``) and ``half_life_days`` its λ2.
+
+    ``idf_power`` (0: off) multiplies the weight of session item ``s_p`` in the
+    similarity by ``ι(s_p)^idf_power`` and ``idf_boost`` (0: off) multiplies the score of
+    candidate ``j`` by ``1 + idf_boost · ι(j)``, with ``ι = log(N / df) / log(N)``, ``df``
+    the train sessions holding the item and ``N`` all train sessions (V-SKNN's idf
+    weighting, Ludewig et al. 2019, scaled to ``[0, 1]``)."""
 
     weight: float = 1.0
     neighbours: int = 100
@@ -500,6 +524,8 @@ class SessionKNNParams:
     half_life_days: float = 0.0
     position_decay: float = 0.0
     backward: float = 1.0
+    idf_power: float = 0.0
+    idf_boost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -529,7 +555,7 @@ class SessionConfig:
 
     Attributes
     ----------
-    transitions, item_knn, session_knn, als, recent : params or None
+    transitions, walk, item_knn, session_knn, als, recent : params or None
     scaling : {"sum", "max"}
         Each part's row is divided by its sum of absolute values (a distribution over
         items) or by its maximum before weighting. ``sum`` keeps a part whose mass is
@@ -545,6 +571,7 @@ class SessionConfig:
     """
 
     transitions: TransitionParams | None = field(default_factory=TransitionParams)
+    walk: WalkParams | None = None
     item_knn: ItemKNNParams | None = None
     session_knn: SessionKNNParams | None = None
     als: ALSParams | None = None
@@ -571,6 +598,8 @@ class SessionModel:
     popularity : ndarray, shape (n_items,), float32
         Train events per item over the most, in ``[0, 1]``.
     transitions : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
+    walk : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
+        Row-stochastic rules ``P`` (:class:`WalkParams`).
     item_similarity : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
     session_items : scipy.sparse.csr_matrix, shape (n_sessions, n_items), float32, or None
         Binary, a row per train session.
@@ -580,6 +609,8 @@ class SessionModel:
     session_positions : scipy.sparse.csr_matrix, shape (n_sessions, n_items), int32, or None
         1 + the position of each item's last occurrence in each train session (session-kNN
         with ``position_decay`` only).
+    item_idf : ndarray, shape (n_items,), float32, or None
+        ``ι = log(N / df) / log(N)`` (session-kNN with ``idf_power`` or ``idf_boost`` only).
     item_factors : ndarray, shape (n_items, f), float32, or None
     gram : ndarray, shape (f, f), float64, or None
         ``YᵀY``.
@@ -591,10 +622,12 @@ class SessionModel:
     items: np.ndarray
     popularity: np.ndarray
     transitions: sp.csr_matrix | None = None
+    walk: sp.csr_matrix | None = None
     item_similarity: sp.csr_matrix | None = None
     session_items: sp.csr_matrix | None = None
     item_sessions: sp.csr_matrix | None = None
     session_positions: sp.csr_matrix | None = None
+    item_idf: np.ndarray | None = None
     item_factors: np.ndarray | None = None
     gram: np.ndarray | None = None
     fit_seconds: dict[str, float] = field(default_factory=dict)
@@ -627,6 +660,7 @@ def fit_session_model(
     binary = _session_item_matrix(train, n_items)
     steps = {
         "transitions": lambda p: setattr(model, "transitions", fit_transitions(train, n_items, p)),
+        "walk": lambda p: setattr(model, "walk", fit_walk(train, n_items, p)),
         "item_knn": lambda p: setattr(
             model, "item_similarity", fit_item_cosine(binary, p.neighbours)
         ),
@@ -679,6 +713,28 @@ def fit_transitions(sessions: Sessions, n_items: int, params: TransitionParams) 
     )
     matrix.sum_duplicates()
     return matrix
+
+
+def fit_walk(sessions: Sessions, n_items: int, params: WalkParams) -> sp.csr_matrix:
+    """``P``: the rules of :func:`fit_transitions`, each non-empty row scaled to a sum of 1.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n_items, n_items), float32
+    """
+    rules = fit_transitions(sessions, n_items, params)
+    sums = np.asarray(rules.sum(axis=1)).ravel()
+    inverse = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.csr_matrix(sp.diags(inverse.astype(np.float32)) @ rules, dtype=np.float32)
+
+
+def item_idf(session_items: sp.csr_matrix) -> np.ndarray:
+    """``log(N / df) / log(N)`` per item: ``df`` sessions (rows) hold it (at least 1),
+    ``N`` rows in all; 1 for an item in one session, 0 for one in all. float32."""
+    n_sessions = session_items.shape[0]
+    df = np.maximum(np.diff(session_items.tocsc().indptr), 1).astype(np.float64)
+    scale = np.log(n_sessions) if n_sessions > 1 else 1.0
+    return (np.log(n_sessions / df) / scale).astype(np.float32)
 
 
 def _recency(times: np.ndarray, half_life_days: float) -> np.ndarray:
@@ -742,6 +798,8 @@ def _fit_session_index(
     model.session_items = session_items
     if params.position_decay:
         model.session_positions = _session_positions(train, session_items.shape[1])
+    if params.idf_power or params.idf_boost:
+        model.item_idf = item_idf(session_items)
     index = session_items.T.tocsr()
     index.sort_indices()
     # Sessions are ordered by start, so a row's last entries are its newest sessions.
@@ -868,6 +926,13 @@ def _transition_scores(
     return (query @ model.transitions).toarray()
 
 
+def _walk_scores(model: SessionModel, batch: SessionBatch, params: WalkParams) -> np.ndarray:
+    scores = batch.weights(params.history_decay, model.n_items)
+    for _ in range(params.hops):
+        scores = scores @ model.walk
+    return scores.toarray()
+
+
 def _item_knn_scores(model: SessionModel, batch: SessionBatch, params: ItemKNNParams) -> np.ndarray:
     query = batch.weights(params.history_decay, model.n_items)
     return (query @ model.item_similarity).toarray()
@@ -877,10 +942,16 @@ def _session_knn_scores(
     model: SessionModel, batch: SessionBatch, params: SessionKNNParams
 ) -> np.ndarray:
     query = batch.weights(params.history_decay, model.n_items)
+    if params.idf_power:
+        query = sp.csr_matrix(query @ sp.diags(model.item_idf**params.idf_power))
     similarity = keep_top_per_row((query @ model.item_sessions).tocsr(), params.neighbours)
     if not params.position_decay:
-        return (similarity @ model.session_items).toarray()
-    return _positional_scores(model, batch, similarity.tocoo(), params)
+        scores = (similarity @ model.session_items).toarray()
+    else:
+        scores = _positional_scores(model, batch, similarity.tocoo(), params)
+    if params.idf_boost:
+        scores *= 1.0 + np.float32(params.idf_boost) * model.item_idf
+    return scores
 
 
 def _positional_scores(
@@ -924,6 +995,7 @@ def _recent_scores(model: SessionModel, batch: SessionBatch, params: RecentParam
 
 _PARTS = {
     "transitions": _transition_scores,
+    "walk": _walk_scores,
     "item_knn": _item_knn_scores,
     "session_knn": _session_knn_scores,
     "als": _als_scores,
