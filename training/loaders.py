@@ -2,8 +2,9 @@
 
 Three sources, one result:
 
-- the service's own exported JSONL (:mod:`recsvc.eventlog.reader` reads it; duplicate
-  event ids and malformed lines are dropped and counted there);
+- the service's own exported JSONL, by the reader's rules (:mod:`recsvc.eventlog.reader`:
+  duplicate event ids and malformed lines dropped and counted) but straight into
+  columns, files in parallel (:mod:`training.jsonl_columns`);
 - the public RetailRocket ``events.csv`` (``timestamp,visitorid,event,itemid
   [,transactionid]``, epoch milliseconds), gzipped or not;
 - any CSV, TSV or Parquet file described by a :class:`ColumnMap`.
@@ -15,6 +16,7 @@ are normalised to the service's vocabulary (:data:`EVENT_ALIASES`).
 
 from __future__ import annotations
 
+import logging
 import time as clock
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,7 +27,6 @@ from typing import Any, Literal
 import numpy as np
 
 from recsvc.core.events import EVENT_TYPES, format_timestamp
-from recsvc.eventlog.reader import ReadStats, iter_records
 from training.columns import (
     TimeUnit,
     as_text,
@@ -38,6 +39,9 @@ from training.columns import (
 )
 from training.delimited import read_columns, read_header
 from training.interactions import EVENT_CODES, Interactions
+from training.jsonl_columns import read_log_columns
+
+logger = logging.getLogger(__name__)
 
 Format = Literal["auto", "jsonl", "retailrocket", "csv", "tsv", "parquet"]
 Identity = Literal["visitor", "user", "stitched"]
@@ -279,56 +283,40 @@ def _read_parquet(path: Path, wanted: list[str], as_text: list[str]) -> dict[str
 
 
 def _read_jsonl(path: Path, identity: Identity, report: LoadReport) -> _RawColumns:
-    stats = ReadStats()
-    visitors: list[str] = []
-    users: list[str | None] = []
-    items: list[str] = []
-    times: list[str] = []
-    types: list[str] = []
-    malformed = no_item = 0
-    for record in iter_records(path, stats):
-        try:
-            kind, visitor, stamp = record["type"], record["visitor_id"], record["timestamp"]
-            item, user = record.get("item_id"), record.get("user_id")
-        except (KeyError, TypeError, AttributeError):
-            malformed += 1
-            continue
-        if type(kind) is not str or type(visitor) is not str or type(stamp) is not str:
-            malformed += 1
-            continue
-        if item is None:
-            no_item += 1
-            continue
-        visitors.append(visitor)
-        users.append(user if isinstance(user, str) else None)
-        items.append(str(item))
-        times.append(stamp)
-        types.append(kind)
-    report.rows = stats.lines
-    report.drop("malformed", stats.malformed + malformed)
-    report.drop("duplicate", stats.duplicates)
-    report.drop("no_item", no_item)
-    report.malformed_examples = stats.malformed_examples
+    # Columns straight from the files (in parallel where the log is large), not a dict
+    # per event: the reader's rules and counts, see training.jsonl_columns.
+    log = read_log_columns(path, users=identity != "visitor")
+    report.rows = log.lines
+    report.drop("malformed", log.malformed + log.bad_records)
+    report.drop("duplicate", log.duplicates)
+    report.drop("no_item", log.no_item)
+    report.malformed_examples = log.malformed_examples
+    if log.malformed:
+        # As iter_records, which this replaces here: say so once per load.
+        logger.warning("skipped malformed log lines", extra={"count": log.malformed})
     return _RawColumns(
-        user=_identities(visitors, users, identity),
-        item=np.array(items, dtype=str),
-        time=np.array(times, dtype=str),
-        event=np.array(types, dtype=str),
+        user=_identities(log.visitor, log.user, identity),
+        item=log.item,
+        time=log.time,
+        event=log.event,
     )
 
 
-def _identities(visitors: list[str], users: list[str | None], identity: Identity) -> np.ndarray:
+def _identities(
+    visitors: np.ndarray, users: list[str | None] | None, identity: Identity
+) -> np.ndarray:
     if identity == "visitor":
-        return np.array(visitors, dtype=str)
+        return visitors
+    if identity not in ("user", "stitched"):
+        raise ValueError(f"unknown identity {identity!r}")
+    assert users is not None  # read_log_columns(users=True) for these identities
     if identity == "user":
         return np.array(users, dtype=object)
-    if identity != "stitched":
-        raise ValueError(f"unknown identity {identity!r}")
     login: dict[str, str] = {}
-    for visitor, user in zip(visitors, users, strict=True):
+    for visitor, user in zip(visitors.tolist(), users, strict=True):
         if user is not None:
             login[visitor] = user
-    return np.array([login.get(v, v) for v in visitors], dtype=str)
+    return np.array([login.get(v, v) for v in visitors.tolist()], dtype=str)
 
 
 def _assemble(
