@@ -10,7 +10,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
+from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.schemas.models import (
     VERSION_EXAMPLE,
     CurrentSchema,
@@ -26,12 +26,6 @@ blp = Blueprint(
     url_prefix="/v1/admin/models",
     description="Model versions: list, make current, roll back (admin key).",
 )
-
-UNAVAILABLE = {
-    "schema": ApiErrorSchema,
-    "description": "Redis unreachable.",
-    "headers": RETRY_AFTER_HEADER,
-}
 
 
 @blp.route("")
@@ -52,7 +46,7 @@ UNAVAILABLE = {
         ],
     },
 )
-@blp.alt_response(503, **UNAVAILABLE)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def list_models() -> dict[str, Any]:
     """List published model versions.
 
@@ -86,7 +80,7 @@ def list_models() -> dict[str, Any]:
 @blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
 @blp.alt_response(404, schema=ApiErrorSchema, description="No such published version.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid body.")
-@blp.alt_response(503, **UNAVAILABLE)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def make_current(body: dict[str, Any]) -> dict[str, Any]:
     """Make a published version current.
 
@@ -107,7 +101,7 @@ def make_current(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/rollback", methods=["POST"])
 @blp.response(200, CurrentSchema)
 @blp.alt_response(409, schema=ApiErrorSchema, description="No earlier version to roll back to.")
-@blp.alt_response(503, **UNAVAILABLE)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def rollback() -> dict[str, Any]:
     """Roll back to the previous version.
 

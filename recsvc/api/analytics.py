@@ -11,7 +11,7 @@ from marshmallow import RAISE
 from recsvc.clock import utc
 from recsvc.core.funnel import funnel_table
 from recsvc.schemas.analytics import FunnelQuerySchema, FunnelSchema
-from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
+from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.store.funnel import HLL_STANDARD_ERROR
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
@@ -25,9 +25,7 @@ blp = Blueprint("analytics", __name__, url_prefix="/v1/analytics", description="
 @blp.arguments(FunnelQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, FunnelSchema)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
-@blp.alt_response(
-    503, schema=ApiErrorSchema, description="Redis unreachable.", headers=RETRY_AFTER_HEADER
-)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_funnel(
     start=None, end=None, source: str | None = None, visitor_type: str | None = None
 ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from recsvc.schemas.banners import (
     VisitorBannersQuerySchema,
     VisitorBannersSchema,
 )
-from recsvc.schemas.common import ID_RULE, RETRY_AFTER_HEADER, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
 from recsvc.serving.banners import banner_for_display
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
@@ -34,11 +34,6 @@ visitor_blp = Blueprint(
     "banners", __name__, url_prefix="/v1/visitors", description="Banners for a visitor."
 )
 
-UNAVAILABLE = {
-    "schema": ApiErrorSchema,
-    "description": "Redis unreachable.",
-    "headers": RETRY_AFTER_HEADER,
-}
 BANNER_EXAMPLE = {
     "id": "b-cart-rescue",
     "placement": "cart",
@@ -76,7 +71,7 @@ def _checked_banner_id(banner_id: str) -> str:
 
 @admin_blp.route("")
 @admin_blp.response(200, BannerListSchema)
-@admin_blp.alt_response(503, **UNAVAILABLE)
+@admin_blp.alt_response(503, **REDIS_UNAVAILABLE)
 def list_banners() -> dict[str, Any]:
     """Every banner, by id."""
     return {"banners": [banner_for_display(b) for b in services().banners.all()]}
@@ -88,7 +83,7 @@ def list_banners() -> dict[str, Any]:
 @admin_blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
 @admin_blp.alt_response(409, schema=ApiErrorSchema, description="A banner with this id exists.")
 @admin_blp.alt_response(422, schema=ApiErrorSchema, description="Invalid banner or rule.")
-@admin_blp.alt_response(503, **UNAVAILABLE)
+@admin_blp.alt_response(503, **REDIS_UNAVAILABLE)
 def create_banner(banner: dict[str, Any]) -> dict[str, Any]:
     """Create a banner.
 
@@ -105,7 +100,7 @@ def create_banner(banner: dict[str, Any]) -> dict[str, Any]:
 @admin_blp.route("/<path:banner_id>", parameters=[BANNER_ID_PARAMETER])
 @admin_blp.response(200, StoredBannerSchema)
 @admin_blp.alt_response(404, schema=ApiErrorSchema, description="No such banner.")
-@admin_blp.alt_response(503, **UNAVAILABLE)
+@admin_blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_banner(banner_id: str) -> dict[str, Any]:
     """One banner."""
     banner = services().banners.get(_checked_banner_id(banner_id))
@@ -120,7 +115,7 @@ def get_banner(banner_id: str) -> dict[str, Any]:
 @admin_blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
 @admin_blp.alt_response(404, schema=ApiErrorSchema, description="No such banner.")
 @admin_blp.alt_response(422, schema=ApiErrorSchema, description="Invalid banner or rule.")
-@admin_blp.alt_response(503, **UNAVAILABLE)
+@admin_blp.alt_response(503, **REDIS_UNAVAILABLE)
 def replace_banner(banner: dict[str, Any], banner_id: str) -> dict[str, Any]:
     """Replace a banner (the whole of it; an ``id`` in the body must be the path's)."""
     store = services().banners
@@ -143,7 +138,7 @@ def replace_banner(banner: dict[str, Any], banner_id: str) -> dict[str, Any]:
 @admin_blp.route("/<path:banner_id>", methods=["DELETE"], parameters=[BANNER_ID_PARAMETER])
 @admin_blp.response(204)
 @admin_blp.alt_response(404, schema=ApiErrorSchema, description="No such banner.")
-@admin_blp.alt_response(503, **UNAVAILABLE)
+@admin_blp.alt_response(503, **REDIS_UNAVAILABLE)
 def delete_banner(banner_id: str) -> Response:
     """Delete a banner; workers stop showing it within about a second."""
     if not services().banners.delete(_checked_banner_id(banner_id)):

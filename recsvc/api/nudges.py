@@ -13,7 +13,7 @@ from recsvc.api.analytics import day_range
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
 from recsvc.core.nudge_report import nudge_report
-from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
+from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.schemas.nudges import (
     ClaimedNudgesSchema,
     ClaimRequestSchema,
@@ -26,12 +26,6 @@ from recsvc.web.errors import ApiError
 from recsvc.web.services import services
 
 blp = Blueprint("nudges", __name__, url_prefix="/v1", description="Abandoned-cart nudges.")
-
-REDIS_DOWN = {
-    "schema": ApiErrorSchema,
-    "description": "Redis unreachable.",
-    "headers": RETRY_AFTER_HEADER,
-}
 
 
 @blp.route("/visitors/<path:visitor_id>/nudges", parameters=[VISITOR_ID_PARAMETER])
@@ -61,7 +55,7 @@ def get_visitor_nudges(visitor_id: str) -> Response:
 @blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
 @blp.alt_response(403, schema=ApiErrorSchema, description="Needs a sender or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid body.")
-@blp.alt_response(503, **REDIS_DOWN)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def post_claim(body: dict[str, Any]) -> dict[str, Any]:
     """Claim due abandoned-cart nudges for an off-site channel.
 
@@ -97,7 +91,7 @@ def post_claim(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(NudgeReportQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, NudgeReportSchema)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
-@blp.alt_response(503, **REDIS_DOWN)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[str, Any]:
     """Nudge results per channel between two UTC days (inclusive): carts eligible, held
     out, claimed, nudges sent and clicked, recoveries (a purchase within

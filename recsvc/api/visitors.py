@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from recsvc.core.events import ID_PATTERN
 from recsvc.core.profile import show_profile
-from recsvc.schemas.common import ID_RULE, RETRY_AFTER_HEADER, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
 from recsvc.schemas.profile import ProfileSchema
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
@@ -42,9 +42,7 @@ VISITOR_ID_PARAMETER = {
 @blp.response(200, ProfileSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="Visitor never seen.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
-@blp.alt_response(
-    503, schema=ApiErrorSchema, description="Redis unreachable.", headers=RETRY_AFTER_HEADER
-)
+@blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_profile(visitor_id: str) -> dict[str, Any]:
     """The visitor's real-time profile: visits, touches, journey stage and its history,
     segments, recent items, cart and purchases (shared across a logged-in customer's

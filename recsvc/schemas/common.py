@@ -92,3 +92,12 @@ class ApiErrorSchema(Schema):
     """Every error the API answers: ``{"error": {"code", "message", "details"}}``."""
 
     error = fields.Nested(ApiErrorBodySchema, required=True)
+
+
+# ``alt_response(503, **REDIS_UNAVAILABLE)``: how every endpoint that needs Redis documents
+# its 503.
+REDIS_UNAVAILABLE = {
+    "schema": ApiErrorSchema,
+    "description": "Redis unreachable.",
+    "headers": RETRY_AFTER_HEADER,
+}
