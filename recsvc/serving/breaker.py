@@ -8,8 +8,13 @@ its success closes the breaker, its failure opens it again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from recsvc.clock import Clock, SystemClock
+from recsvc.redis_client import UNAVAILABLE_ERRORS
+
+T = TypeVar("T")
 
 
 class CircuitBreaker:
@@ -55,3 +60,17 @@ class CircuitBreaker:
             self._trial_running = False
             if self._opened_at is not None or self._consecutive >= self.failures:
                 self._opened_at = self.clock.now()
+
+    def call(self, read: Callable[[], T], fallback: T) -> T:
+        """``read()`` when the breaker lets a call through, recording how it went (a success
+        also closes a half-open breaker, whichever read was its trial); ``fallback`` when
+        the breaker is open or Redis is unreachable."""
+        if not self.allow():
+            return fallback
+        try:
+            value = read()
+        except UNAVAILABLE_ERRORS:
+            self.failure()
+            return fallback
+        self.success()
+        return value

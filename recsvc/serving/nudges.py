@@ -23,7 +23,6 @@ from recsvc.core.nudges import (
     owner_of,
     quiet_until,
 )
-from recsvc.redis_client import UNAVAILABLE_ERRORS
 from recsvc.serving.recommend import Recommender, owned
 from recsvc.serving.similar import cart_answer
 from recsvc.settings import Settings
@@ -130,15 +129,12 @@ def _record_onsite(
 ) -> None:
     """Best effort, behind the breaker on the fast client: a lost record costs one count in
     the analytics, a slow one would cost every page."""
-    breaker = recommender.breaker
-    if not breaker.allow():
-        return
-    try:
-        store.record_chance(owner, ONSITE, changed, held_out, now, client=recommender.client)
-    except UNAVAILABLE_ERRORS:
-        breaker.failure()
-        return
-    breaker.success()
+    recommender.breaker.call(
+        lambda: store.record_chance(
+            owner, ONSITE, changed, held_out, now, client=recommender.client
+        ),
+        False,
+    )
 
 
 # --- senders -----------------------------------------------------------------------------

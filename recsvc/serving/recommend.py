@@ -32,7 +32,6 @@ from recsvc.core.foldin import fold_in
 from recsvc.core.profile import labels_at
 from recsvc.core.rerank import rerank
 from recsvc.keys import KeySpace
-from recsvc.redis_client import UNAVAILABLE_ERRORS
 from recsvc.serving.breaker import CircuitBreaker
 from recsvc.serving.holder import LoadedModel, ModelHolder
 from recsvc.settings import Settings
@@ -108,15 +107,7 @@ class Recommender:
     def read_visitor(self, visitor_id: str, model: LoadedModel | None) -> VisitorState | None:
         """Profile and model vector in one round trip (the customer document in a second
         one, for logged-in visitors only); None when Redis cannot be used now."""
-        if not self.breaker.allow():
-            return None
-        try:
-            state = self._fetch(visitor_id, model)
-        except UNAVAILABLE_ERRORS:
-            self.breaker.failure()
-            return None
-        self.breaker.success()
-        return state
+        return self.breaker.call(lambda: self._fetch(visitor_id, model), None)
 
     def _fetch(self, visitor_id: str, model: LoadedModel | None) -> VisitorState:
         replies = self._profile_and_vector(visitor_id, model)
@@ -264,19 +255,12 @@ class Recommender:
                 missing.append(item)
             else:
                 item.update(orjson.loads(model.catalog.tiles[row]))
-        if missing and self.breaker.allow():
-            self._read_tiles(missing)
+        if missing:
+            self.breaker.call(lambda: self._read_tiles(missing), None)
         return items
 
     def _read_tiles(self, items: list[dict[str, Any]]) -> None:
-        try:
-            catalog = self.catalog.get_many([item["item_id"] for item in items])
-        except UNAVAILABLE_ERRORS:
-            self.breaker.failure()
-            return
-        # A success closes the breaker: the half-open trial may have been this read, and
-        # the breaker must not stay half-open.
-        self.breaker.success()
+        catalog = self.catalog.get_many([item["item_id"] for item in items])
         for item in items:
             known = catalog.get(item["item_id"], {})
             item.update({name: known[name] for name in TILE_FIELDS if name in known})
