@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from recsvc.core.journey import DAY
 from recsvc.settings import Settings
 
-WEEK = 7 * 86400.0
-DAY = 86400.0
+WEEK = 7 * DAY
 
 
 def owner_of(visitor: dict[str, Any]) -> str:
