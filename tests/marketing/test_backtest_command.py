@@ -153,13 +153,15 @@ def test_without_a_catalog_category_rules_never_match(shop: Path, tmp_path: Path
     assert report["input"]["catalog_items"] is None
 
 
-def test_dropped_lines_are_reported(shop: Path, tmp_path: Path) -> None:
+def test_dropped_lines_are_reported(shop: Path, tmp_path: Path, settings) -> None:
     log = tmp_path / "log" / "part-1.jsonl"
     log.parent.mkdir()
     first = next((shop / "events").rglob("part-*")).read_text().splitlines()[:50]
     no_time = json.dumps({"id": "x1", "type": "page_view", "visitor_id": "v1"})
     log.write_text("\n".join([*first, first[0], "{not json", no_time]) + "\n")
-    result = backtest("--events", str(log.parent), "--out", str(tmp_path / "report"))
+    # The test Redis, in a namespace of its own (REDIS_URL may be unset: embedded Redis).
+    env = {"REDIS_URL": settings.redis_url, "RECSVC_NAMESPACE": settings.namespace}
+    result = backtest("--events", str(log.parent), "--out", str(tmp_path / "report"), env=env)
     assert result.exit_code == 0, result.output  # no banners stored: nudges only
     assert "dropped 1 duplicates, 1 malformed lines" in result.output
     assert "1 records without a type, visitor or valid timestamp" in result.output
