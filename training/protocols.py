@@ -54,22 +54,17 @@ from training.scorers import (
     Scorer,
     TrendingScorer,
 )
+from training.session_eval import SessionReport, evaluate_next_item, sample_sessions
 from training.sessions import (
     ALSParams,
-    ItemKNNParams,
-    RecentParams,
     SessionConfig,
-    SessionKNNParams,
-    SessionReport,
     TransitionParams,
-    WalkParams,
     build_sessions,
-    evaluate_next_item,
     filter_sessions,
     fit_session_model,
-    sample_sessions,
     session_split,
     split_sessions,
+    tuned_blend,
 )
 from training.splits import Split, split_global_time
 from training.weights import WeightConfig, load_weights
@@ -239,20 +234,9 @@ def retailrocket_session_configs() -> dict[str, SessionConfig]:
     cut to its 20/50/100/200 largest rules 0.5112/0.5144/0.5156/0.5159, no faster. The
     walk alone: 0.4188 / 0.1500.
     """
-    sr = TransitionParams(history_decay=0.6, backward=0.5, gap_power=0.5)
-    knn = ItemKNNParams(neighbours=500, history_decay=0.7)
-    sknn = SessionKNNParams(
-        neighbours=300,
-        sample=500,
-        history_decay=0.6,
-        normalize=True,
-        half_life_days=90.0,
-        position_decay=8.0,
-        idf_power=4.0,
-        idf_boost=4.0,
-    )
-    walk = WalkParams(weight=2.0, history_decay=0.0, backward=0.5, gap_power=0.5)
-    recent = RecentParams(history_decay=0.7)
+    blend = tuned_blend()
+    sr, walk = replace(blend.transitions, weight=1.0), blend.walk
+    knn, sknn, recent = replace(blend.item_knn, weight=1.0), blend.session_knn, blend.recent
     return {
         "popular": SessionConfig(transitions=None),
         "recent": SessionConfig(transitions=None, recent=recent),
@@ -264,13 +248,7 @@ def retailrocket_session_configs() -> dict[str, SessionConfig]:
         "als_fold_in": SessionConfig(
             transitions=None, als=ALSParams(regularization=1.0, alpha=40.0, history_decay=0.7)
         ),
-        "blend": SessionConfig(
-            transitions=replace(sr, weight=0.6),
-            walk=walk,
-            item_knn=replace(knn, weight=0.3),
-            session_knn=sknn,
-            recent=recent,
-        ),
+        "blend": blend,
     }
 
 

@@ -1,7 +1,9 @@
 """Anonymous sessions: building them from a log, and next-item recommenders over them.
 
-Two halves, one module, because the service scores a visitor's session with the very
-function evaluation measures (:func:`score_sessions`, :func:`recommend_session`).
+Building sessions and fitting and batch-scoring the models live here; one session is
+scored for the service by :mod:`training.session_query` (the same formulas, held equal by
+a test), evaluated by :mod:`training.session_eval` and shipped by
+:mod:`training.session_artifact`.
 
 Building (the protocol of Hidasi & Czapp 2023, ``hidasib/gru4rec_third_party_comparison``
 ``retailrocket_preproc.py``):
@@ -59,10 +61,9 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from training.interactions import Interactions
-from training.scorers import als_fold_in, top_k
+from training.scorers import als_fold_in
 from training.threads import default_num_threads, single_threaded_blas
 
 # The protocol's constants (Hidasi & Czapp 2023, RetailRocket).
@@ -483,9 +484,12 @@ class WalkParams(TransitionParams):
     these :class:`TransitionParams` fields, each row scaled to a sum of 1, and a session
     scores ``Σ_p w_p (P^hops)[s_p]``, computed as ``hops`` sparse products at scoring
     time (``P²`` itself is too dense to keep). ``history_decay`` 0 walks from the last
-    item only."""
+    item only. ``max_rules`` (0: all) keeps each item's largest rules before scaling: it
+    bounds the second hop, whose entries a hub item otherwise multiplies into the
+    hundred thousands (one session's p99 on RetailRocket: 8 ms whole, 2 ms cut to 100)."""
 
     hops: int = 2
+    max_rules: int = 0
 
 
 @dataclass(frozen=True)
@@ -584,6 +588,38 @@ class SessionConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values, unused parts left out."""
         return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+PART_PARAMS: dict[str, type] = {
+    "transitions": TransitionParams,
+    "walk": WalkParams,
+    "item_knn": ItemKNNParams,
+    "session_knn": SessionKNNParams,
+    "als": ALSParams,
+    "recent": RecentParams,
+}
+
+
+def tuned_blend() -> SessionConfig:
+    """The blend the service serves: rules, a two-step walk, item-kNN, STAN-weighted
+    session-kNN with idf, and the session's own items, tuned on RetailRocket's validation
+    week (the sweeps are in :func:`training.protocols.retailrocket_session_configs`)."""
+    return SessionConfig(
+        transitions=TransitionParams(weight=0.6, history_decay=0.6, backward=0.5, gap_power=0.5),
+        walk=WalkParams(weight=2.0, history_decay=0.0, backward=0.5, gap_power=0.5, max_rules=100),
+        item_knn=ItemKNNParams(weight=0.3, neighbours=500, history_decay=0.7),
+        session_knn=SessionKNNParams(
+            neighbours=300,
+            sample=500,
+            history_decay=0.6,
+            normalize=True,
+            half_life_days=90.0,
+            position_decay=8.0,
+            idf_power=4.0,
+            idf_boost=4.0,
+        ),
+        recent=RecentParams(history_decay=0.7),
+    )
 
 
 @dataclass
@@ -723,6 +759,8 @@ def fit_walk(sessions: Sessions, n_items: int, params: WalkParams) -> sp.csr_mat
     scipy.sparse.csr_matrix, shape (n_items, n_items), float32
     """
     rules = fit_transitions(sessions, n_items, params)
+    if params.max_rules:
+        rules = keep_top_per_row(rules, params.max_rules)
     sums = np.asarray(rules.sum(axis=1)).ravel()
     inverse = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
     return sp.csr_matrix(sp.diags(inverse.astype(np.float32)) @ rules, dtype=np.float32)
@@ -865,7 +903,7 @@ def score_sessions(model: SessionModel, batch: SessionBatch) -> np.ndarray:
     model : SessionModel
     batch : SessionBatch
         Non-empty rows of item rows, oldest first; at most ``config.max_history`` of
-        each row's newest items are used by the caller's choice (:func:`recommend_session`
+        each row's newest items are used by the caller's choice (``recommend_session``
         and :func:`next_item_cases` cut them).
 
     Returns
@@ -878,85 +916,75 @@ def score_sessions(model: SessionModel, batch: SessionBatch) -> np.ndarray:
     total = np.repeat(
         config.popularity_tiebreak * model.popularity[None, :], len(batch), axis=0
     ).astype(np.float32)
-    for name, part in _PARTS.items():
-        params = getattr(config, name)
-        if params is None or not params.weight:
-            continue
-        scores = part(model, batch, params)
-        magnitude = np.abs(scores)
-        scale = (magnitude.sum if config.scaling == "sum" else magnitude.max)(axis=1, keepdims=True)
-        total += scores * (params.weight / np.where(scale > 0, scale, 1.0))
+    for _name, scores, factor in _weighted_parts(model, batch):
+        dense = scores.toarray() if sp.issparse(scores) else scores
+        total += dense * factor
     if config.exclude_current:
         total[np.arange(len(batch)), batch.last_items()] = -np.inf
     return total
 
 
-def recommend_session(
-    model: SessionModel, items: Sequence[int] | np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` item rows for one session: the call the service makes.
-
-    Parameters
-    ----------
-    model : SessionModel
-    items : sequence of int
-        The session's item rows, oldest first (unknown items already dropped); only the
-        newest ``config.max_history`` are used.
-    k : int
-
-    Returns
-    -------
-    ids : ndarray, shape (k,), int32
-        Best first; ``-1`` past the last item that may be returned.
-    scores : ndarray, shape (k,), float32
-    """
-    items = np.asarray(items, dtype=np.int32)[-model.config.max_history :]
-    if len(items) == 0:
-        ranked = np.argsort(-model.popularity, kind="stable")[:k].astype(np.int32)
-        return ranked, model.popularity[ranked]
-    batch = SessionBatch(items, np.array([0, len(items)], dtype=np.int64))
-    ids, values = top_k(score_sessions(model, batch), k)
-    return ids[0], values[0]
+def _weighted_parts(
+    model: SessionModel, batch: SessionBatch
+) -> Iterator[tuple[str, sp.csr_matrix | np.ndarray, np.ndarray]]:
+    """Each part in use: its name, its raw scores (sparse, or dense for ALS) and the
+    factor, shape (b, 1), that scales each row to the part's weight (``weight / scale``)."""
+    config = model.config
+    for name, part in _PARTS.items():
+        params = getattr(config, name)
+        if params is None or not params.weight:
+            continue
+        scores = part(model, batch, params)
+        magnitude = abs(scores)
+        if config.scaling == "sum":
+            scale = np.asarray(magnitude.sum(axis=1), dtype=np.float32).reshape(-1, 1)
+        elif sp.issparse(magnitude):
+            scale = magnitude.max(axis=1).toarray().astype(np.float32)
+        else:
+            scale = magnitude.max(axis=1, keepdims=True)
+        yield name, scores, np.float32(params.weight) / np.where(scale > 0, scale, 1.0)
 
 
 def _transition_scores(
     model: SessionModel, batch: SessionBatch, params: TransitionParams
-) -> np.ndarray:
+) -> sp.csr_matrix:
     query = batch.weights(params.history_decay, model.n_items)
-    return (query @ model.transitions).toarray()
+    return sp.csr_matrix(query @ model.transitions)
 
 
-def _walk_scores(model: SessionModel, batch: SessionBatch, params: WalkParams) -> np.ndarray:
+def _walk_scores(model: SessionModel, batch: SessionBatch, params: WalkParams) -> sp.csr_matrix:
     scores = batch.weights(params.history_decay, model.n_items)
     for _ in range(params.hops):
         scores = scores @ model.walk
-    return scores.toarray()
+    return sp.csr_matrix(scores)
 
 
-def _item_knn_scores(model: SessionModel, batch: SessionBatch, params: ItemKNNParams) -> np.ndarray:
+def _item_knn_scores(
+    model: SessionModel, batch: SessionBatch, params: ItemKNNParams
+) -> sp.csr_matrix:
     query = batch.weights(params.history_decay, model.n_items)
-    return (query @ model.item_similarity).toarray()
+    return sp.csr_matrix(query @ model.item_similarity)
 
 
 def _session_knn_scores(
     model: SessionModel, batch: SessionBatch, params: SessionKNNParams
-) -> np.ndarray:
+) -> sp.csr_matrix:
     query = batch.weights(params.history_decay, model.n_items)
-    if params.idf_power:
-        query = sp.csr_matrix(query @ sp.diags(model.item_idf**params.idf_power))
+    if params.idf_power:  # row entries scaled in place: no pass over the catalog
+        query.data *= model.item_idf[query.indices] ** np.float32(params.idf_power)
     similarity = keep_top_per_row((query @ model.item_sessions).tocsr(), params.neighbours)
     if not params.position_decay:
-        scores = (similarity @ model.session_items).toarray()
+        scores = sp.csr_matrix(similarity @ model.session_items)
     else:
         scores = _positional_scores(model, batch, similarity.tocoo(), params)
     if params.idf_boost:
-        scores *= 1.0 + np.float32(params.idf_boost) * model.item_idf
+        scores.data *= 1.0 + np.float32(params.idf_boost) * model.item_idf[scores.indices]
     return scores
 
 
 def _positional_scores(
     model: SessionModel, batch: SessionBatch, similarity: sp.coo_matrix, params: SessionKNNParams
-) -> np.ndarray:
+) -> sp.csr_matrix:
     """STAN's λ3: ``score(j) = Σ_n sim(n) exp(−|pos_n(j) − pos_n(a)| / λ3)``, ``a`` the
     newest item of the row that neighbour ``n`` holds."""
     positions = model.session_positions
@@ -978,7 +1006,8 @@ def _positional_scores(
     scores = sp.csr_matrix(
         (weight, (row[owner], positions.indices[entry])), shape=(len(batch), model.n_items)
     )
-    return scores.toarray()
+    scores.sum_duplicates()
+    return scores
 
 
 def _als_scores(model: SessionModel, batch: SessionBatch, params: ALSParams) -> np.ndarray:
@@ -989,8 +1018,8 @@ def _als_scores(model: SessionModel, batch: SessionBatch, params: ALSParams) -> 
     return vectors @ model.item_factors.T
 
 
-def _recent_scores(model: SessionModel, batch: SessionBatch, params: RecentParams) -> np.ndarray:
-    return batch.weights(params.history_decay, model.n_items).toarray()
+def _recent_scores(model: SessionModel, batch: SessionBatch, params: RecentParams) -> sp.csr_matrix:
+    return batch.weights(params.history_decay, model.n_items)
 
 
 _PARTS = {
@@ -1001,183 +1030,3 @@ _PARTS = {
     "als": _als_scores,
     "recent": _recent_scores,
 }
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-@dataclass
-class NextItemResult:
-    """One model's next-item evaluation.
-
-    Attributes
-    ----------
-    name : str
-    config : dict
-    metrics : dict of str to float
-        ``recall@k`` and ``mrr@k`` averaged over predictions.
-    predictions, sessions : int
-    fit_seconds : float
-    score_seconds : float
-        Batched scoring of every prediction.
-    latency_ms : dict of str to float
-        One session at a time through :func:`recommend_session`: ``p50``, ``p99``.
-    """
-
-    name: str
-    config: dict[str, Any]
-    metrics: dict[str, float]
-    predictions: int
-    sessions: int
-    fit_seconds: float
-    score_seconds: float
-    latency_ms: dict[str, float]
-
-
-def conservative_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Rank of each target: ``|{j : score_j ≥ score_target}|``, so ties count against it.
-
-    GRU4Rec's evaluation (``mode='conservative'``): a model that gives many items the
-    same score gains nothing from the order they happen to be in.
-
-    Parameters
-    ----------
-    scores : ndarray, shape (b, n_items), float
-    targets : ndarray, shape (b,), int
-
-    Returns
-    -------
-    ndarray, shape (b,), int64
-        From 1.
-    """
-    target_scores = scores[np.arange(len(targets)), targets]
-    return (scores >= target_scores[:, None]).sum(axis=1).astype(np.int64)
-
-
-def next_item_metrics(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
-    """Recall@k = mean of ``[rank ≤ k]``; MRR@k = mean of ``[rank ≤ k] / rank``."""
-    out: dict[str, float] = {}
-    for k in ks:
-        hit = ranks <= k
-        out[f"recall@{k}"] = float(hit.mean()) if len(ranks) else 0.0
-        out[f"mrr@{k}"] = float((hit / ranks).mean()) if len(ranks) else 0.0
-    return out
-
-
-def evaluate_next_item(
-    name: str,
-    model: SessionModel,
-    sessions: Sessions,
-    *,
-    ks: tuple[int, ...] = (20,),
-    batch_size: int = 256,
-    latency_sample: int = 500,
-    show_progress: bool = False,
-) -> NextItemResult:
-    """Score every next-item prediction of ``sessions`` (all train items ranked).
-
-    Parameters
-    ----------
-    name : str
-    model : SessionModel
-    sessions : Sessions
-        In the model's item rows.
-    ks : tuple of int
-    batch_size : int
-        Predictions scored together (dense ``batch_size × n_items`` blocks).
-    latency_sample : int
-        Predictions also timed one by one through :func:`recommend_session`.
-    show_progress : bool
-
-    Returns
-    -------
-    NextItemResult
-    """
-    prefixes, targets = next_item_cases(sessions, model.config.max_history)
-    ranks = np.empty(len(targets), dtype=np.int64)
-    started = clock.perf_counter()
-    for start, stop in _chunks(len(targets), batch_size, name, show_progress):
-        scores = score_sessions(model, prefixes.rows(start, stop))
-        ranks[start:stop] = conservative_ranks(scores, targets[start:stop])
-    scored = clock.perf_counter() - started
-    return NextItemResult(
-        name=name,
-        config=model.config.to_dict(),
-        metrics=next_item_metrics(ranks, ks),
-        predictions=len(targets),
-        sessions=len(sessions),
-        fit_seconds=round(sum(model.fit_seconds.values()), 3),
-        score_seconds=round(scored, 3),
-        latency_ms=time_recommend(model, prefixes, latency_sample),
-    )
-
-
-def _chunks(count: int, size: int, name: str, show: bool) -> Iterator[tuple[int, int]]:
-    for start in tqdm(range(0, count, size), desc=f"score {name}", disable=not show):
-        yield start, min(start + size, count)
-
-
-def time_recommend(
-    model: SessionModel, prefixes: SessionBatch, sample: int, k: int = 20, seed: int = 0
-) -> dict[str, float]:
-    """Milliseconds per :func:`recommend_session` call over a fixed random sample of
-    prefixes: ``{"p50": …, "p99": …}`` (empty when there are none)."""
-    if sample <= 0 or len(prefixes) == 0:
-        return {}
-    rows = np.random.default_rng(seed).choice(len(prefixes), min(sample, len(prefixes)), False)
-    times = np.empty(len(rows))
-    with single_threaded_blas():
-        for n, row in enumerate(rows):
-            items = prefixes.item[prefixes.offsets[row] : prefixes.offsets[row + 1]]
-            started = clock.perf_counter()
-            recommend_session(model, items, k)
-            times[n] = clock.perf_counter() - started
-    p50, p99 = np.percentile(times * 1000.0, [50, 99])
-    return {"p50": round(float(p50), 3), "p99": round(float(p99), 3)}
-
-
-def sample_sessions(sessions: Sessions, count: int | None, seed: int = 0) -> Sessions:
-    """A fixed random ``count`` of the sessions (all when ``count`` is None or larger)."""
-    if count is None or count >= len(sessions):
-        return sessions
-    keep = np.zeros(len(sessions), dtype=bool)
-    keep[np.random.default_rng(seed).choice(len(sessions), count, replace=False)] = True
-    return sessions.select_sessions(keep)
-
-
-@dataclass
-class SessionReport:
-    """A next-item evaluation: how the sessions were built and split, and each model."""
-
-    split: dict[str, Any]
-    results: list[NextItemResult] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values."""
-        return asdict(self)
-
-    def to_markdown(self) -> str:
-        """The split's counts and one row per model."""
-        train, test = self.split["train"], self.split["test"]
-        lines = [
-            f"# Session next-item evaluation ({self.data.get('evaluated_on', 'test')})",
-            "",
-            f"Train: {train['sessions']:,} sessions, {train['events']:,} events, "
-            f"{train['items']:,} items. Test: {test['sessions']:,} sessions, "
-            f"{test['events']:,} events, {self.split['predictions']:,} predictions "
-            "(every train item ranked, ties counted against the target).",
-            "",
-            "| model | recall@20 | mrr@20 | fit s | score s | ms p50 | ms p99 |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in self.results:
-            lines.append(
-                f"| {r.name} | {r.metrics['recall@20']:.4f} | {r.metrics['mrr@20']:.4f} | "
-                f"{r.fit_seconds:.1f} | {r.score_seconds:.1f} | "
-                f"{r.latency_ms.get('p50', float('nan')):.2f} | "
-                f"{r.latency_ms.get('p99', float('nan')):.2f} |"
-            )
-        lines += ["", "| model | configuration |", "|---|---|"]
-        lines += [f"| {r.name} | `{r.config}` |" for r in self.results]
-        return "\n".join(lines) + "\n"

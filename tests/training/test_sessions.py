@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.scorers import top_k
+from training.session_eval import conservative_ranks, evaluate_next_item, next_item_metrics
+from training.session_query import recommend_session
 from training.sessions import (
     ALSParams,
     ItemKNNParams,
@@ -20,14 +23,10 @@ from training.sessions import (
     TransitionParams,
     WalkParams,
     build_sessions,
-    conservative_ranks,
-    evaluate_next_item,
     filter_sessions,
     fit_session_model,
     item_idf,
     next_item_cases,
-    next_item_metrics,
-    recommend_session,
     score_sessions,
     session_split,
     split_sessions,
@@ -177,7 +176,7 @@ def test_every_recommender_recovers_a_planted_transition(name: str) -> None:
     train = planted_sessions()
     model = fit_session_model(train, CONFIGS[name])
     popular = fit_session_model(train, SessionConfig(transitions=None))
-    ids, _ = recommend_session(model, [7, 0], k=3)
+    ids = recommend_session(model, [7, 0], k=3).ids
     assert 1 in ids and 0 not in ids  # B comes back; A, being viewed, never does
     test = make_sessions([[9, 0, 1], [0, 1]] * 10, 30, start=T0 + 1e7)
     result = evaluate_next_item(name, model, test, ks=(1,), latency_sample=5)
@@ -194,6 +193,36 @@ def test_batched_scores_equal_one_at_a_time(name: str) -> None:
     for row in range(len(batch)):
         alone = score_sessions(model, batch.rows(row, row + 1))
         np.testing.assert_allclose(together[row], alone[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("scaling", ["sum", "max"])
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_one_session_ranks_as_the_batch_does_with_filters(name: str, scaling: str) -> None:
+    # recommend_session scores sparse rows plus the most popular unscored items; it must
+    # return what the dense batch scoring and top_k return, filters applied the same way.
+    model = fit_session_model(planted_sessions(), replace(CONFIGS[name], scaling=scaling))
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        session = rng.choice(30, size=rng.integers(1, 6)).tolist()
+        allowed = rng.random(30) < (0.3 if trial % 2 else 1.0)
+        k = int(rng.integers(1, 12))
+        dense = score_sessions(model, SessionBatch.of([session]))
+        dense[0, ~allowed] = -np.inf
+        want_ids, want_scores = top_k(dense, k)
+        got = recommend_session(model, session, k, allowed)
+        np.testing.assert_allclose(got.scores, want_scores[0], rtol=1e-5)
+        finite = np.isfinite(want_scores[0])
+        assert set(got.ids[finite]) == set(want_ids[0][finite])
+        assert (got.ids[~finite] == -1).all() and allowed[got.ids[finite]].all()
+
+
+def test_an_empty_session_gets_the_most_popular_allowed_items() -> None:
+    model = fit_session_model(planted_sessions(), CONFIGS["transitions"])
+    allowed = np.ones(30, bool)
+    allowed[np.argmax(model.popularity)] = False
+    got = recommend_session(model, [], 3, allowed)
+    want = [row for row in np.argsort(-model.popularity, kind="stable") if allowed[row]][:3]
+    assert got.ids.tolist() == want
 
 
 def test_position_decay_favours_the_item_right_after_the_shared_one() -> None:

@@ -1,0 +1,63 @@
+"""One session's explanation: each recommended item's score split over the session's
+items, checked against hand-computed shares. (That one session ranks as the batch does
+is tested in test_sessions.py, beside the batch scorer.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.session_query import explain_session, recommend_session
+from training.sessions import (
+    RecentParams,
+    SessionConfig,
+    SessionKNNParams,
+    Sessions,
+    TransitionParams,
+    fit_session_model,
+)
+
+
+def sessions_of(lists: list[list[int]], n_items: int) -> Sessions:
+    items = np.concatenate([np.asarray(s, np.int32) for s in lists])
+    times = np.concatenate([1e9 + 1e4 * n + 60.0 * np.arange(len(s)) for n, s in enumerate(lists)])
+    return Sessions(
+        item=items,
+        time=times,
+        offsets=np.concatenate(([0], np.cumsum([len(s) for s in lists]))).astype(np.int64),
+        visitor=np.arange(len(lists), dtype=np.int32),
+        items=np.array([f"i{n}" for n in range(n_items)]),
+    )
+
+
+def test_shares_follow_the_rules_each_session_item_contributes():
+    # T[0, 1] = 1 and T[2, 1] = 2. Session [0, 2] with decay 0.5 weighs 0 by 0.5 and 2 by
+    # 1, so item 1 scores 0.5 * 1 + 1 * 2: shares 0.8 from item 2, 0.2 from item 0.
+    train = sessions_of([[0, 1], [2, 1], [2, 1]], 4)
+    config = SessionConfig(transitions=TransitionParams(steps=1, history_decay=0.5))
+    model = fit_session_model(train, config)
+    found = recommend_session(model, [0, 2], 1)
+    assert found.ids.tolist() == [1]
+    rows, shares = explain_session(model, [0, 2], found.ids, found.factors)
+    assert rows[0].tolist() == [2, 0, -1]
+    assert shares[0].tolist() == pytest.approx([0.8, 0.2, 0.0])
+
+
+def test_parts_add_up_and_session_knn_is_not_split():
+    # recent (weight 1) puts 1/1.5 of its unit mass on item 0 (weight 1 vs 0.5 for item
+    # 3), rules put all theirs on item 1; session-kNN's score is left out of the shares.
+    train = sessions_of([[0, 1], [0, 1], [3, 2]], 4)
+    config = SessionConfig(
+        transitions=TransitionParams(steps=1, history_decay=0.5),
+        session_knn=SessionKNNParams(neighbours=5),
+        recent=RecentParams(history_decay=0.5),
+        exclude_current=False,
+    )
+    model = fit_session_model(train, config)
+    found = recommend_session(model, [3, 0], 4)
+    rows, shares = explain_session(model, [3, 0], np.array([0, 1, 3, -1]), found.factors)
+    assert rows[0, 0] == 0 and shares[0, 0] == pytest.approx(1.0)  # recent only: itself
+    assert rows[1, 0] == 0 and shares[1, 0] == pytest.approx(1.0)  # 0 -> 1
+    assert rows[2, 0] == 3 and shares[2, 0] == pytest.approx(1.0)
+    assert rows[3].tolist() == [-1, -1, -1]
+    assert "session_knn" in found.factors
