@@ -108,6 +108,10 @@ class KeySpace:
         """Raw int32 neighbour rows then float32 scores for one chunk of items."""
         return f"{self.namespace}:{{mv:{version}}}:similar:{chunk}"
 
+    def model_session(self, version: str, name: str, chunk: int) -> str:
+        """Raw bytes of one session-model array (training.session_artifact), in chunks."""
+        return f"{self.namespace}:{{mv:{version}}}:session:{name}:{chunk}"
+
     def model_lists(self, version: str) -> str:
         """HASH list name (popular, trending) -> JSON list of item ids."""
         return f"{self.namespace}:{{mv:{version}}}:lists"

@@ -190,11 +190,18 @@ def data_options(function: Callable) -> Callable:
     show_default=True,
     help="Random-search trials on a validation split carved from train.",
 )
-def train(source: DataRequest, models_dir: Path, search: int) -> None:
+@click.option(
+    "--sessions/--no-sessions",
+    default=True,
+    show_default=True,
+    help="Fit the session model anonymous visitors are served from (else ALS fold-in).",
+)
+def train(source: DataRequest, models_dir: Path, search: int, sessions: bool) -> None:
     """Train a model version from an interaction log and write models/<version>/."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     interactions, load_report = source.load()
     options = source.options(search)
+    options.sessions = sessions
     options.ground_truth = find_ground_truth(source.events_path)
     result = run_training(interactions, source.weights(), options)
     result.artifact.manifest["load"] = load_report.to_dict()

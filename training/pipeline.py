@@ -9,6 +9,8 @@ write a versioned artifact.
 3. The shipped model is fit on the whole log with the chosen parameters, and written with
    its popular and trending lists, the top-50 similar items per item, and a manifest naming
    the parameters, the data fingerprint, the row counts, the metrics and the libraries.
+4. The session model anonymous visitors are served from (:mod:`training.session_artifact`)
+   is fit on the log's view sessions over the shipped model's items.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from training.scorers import (
     Scorer,
     TrendingScorer,
 )
+from training.session_artifact import fit_served_sessions, session_arrays
+from training.sessions import tuned_blend
 from training.splits import split_global_time
 from training.threads import single_threaded_blas
 from training.weights import WeightConfig
@@ -89,6 +93,8 @@ class TrainOptions:
     warm_start_share: float = 1 / 3
     seed: int = 42
     show_progress: bool = True
+    # Fit the session model (step 4); without it anonymous visitors get ALS fold-in.
+    sessions: bool = True
 
 
 @dataclass
@@ -143,6 +149,10 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
     mark = time.perf_counter()
     artifact = build_artifact(model, matrix, options, params, report, trials)
     seconds["artifact"] = time.perf_counter() - mark
+    if options.sessions:
+        mark = time.perf_counter()
+        add_session_model(artifact, interactions, options.show_progress)
+        seconds["sessions"] = time.perf_counter() - mark
     if options.ground_truth:
         popular = PopularScorer().fit(matrix)
         scored = score_ground_truth(
@@ -279,6 +289,19 @@ def build_artifact(
         similar_items=similar_items,
         similar_scores=similar_scores,
     )
+
+
+def add_session_model(
+    artifact: ModelArtifact, interactions: Interactions, show_progress: bool = False
+) -> None:
+    """Fit the served session blend (step 4) and put it in ``artifact``; the manifest's
+    ``session`` names its configuration and the sessions it learnt from."""
+    config = tuned_blend()
+    model, report = fit_served_sessions(
+        interactions, artifact.item_ids, config, show_progress=show_progress
+    )
+    artifact.manifest["session"] = {"config": config.to_dict(), **report} if model else None
+    artifact.session = session_arrays(model) if model else {}
 
 
 def headline_metrics(report: Report | None) -> dict[str, dict[str, float]]:

@@ -9,7 +9,10 @@ Files (all arrays little-endian ``.npy``):
   (n_users, factors) float32: the model's vectors (``score = user @ item``);
 - ``popular.npy`` and ``trending.npy`` (k,) int32: item rows, best first;
 - ``similar_items.npy`` (n_items, s) int32 and ``similar_scores.npy`` (n_items, s)
-  float32: each item's nearest items, best first, padded with -1 / 0.
+  float32: each item's nearest items, best first, padded with -1 / 0;
+- ``session.npz``, when the version has a session model: its named arrays
+  (:mod:`training.session_artifact`), over the same item rows; the manifest's
+  ``session`` holds its configuration.
 
 No per-user candidate lists: at a million users they would cost more memory in Redis
 than the vectors they come from.
@@ -35,6 +38,7 @@ ARRAYS = (
     "similar_items",
     "similar_scores",
 )
+SESSION_FILE = "session.npz"
 
 
 @dataclass
@@ -49,7 +53,8 @@ class ModelArtifact:
     trending: np.ndarray
     similar_items: np.ndarray
     similar_scores: np.ndarray
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The session model's named arrays (training.session_artifact); empty without one.
+    session: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.item_factors = np.ascontiguousarray(self.item_factors, dtype=np.float32)
@@ -89,6 +94,8 @@ class ModelArtifact:
         partial.mkdir(parents=True)
         for name in ARRAYS:
             np.save(partial / f"{name}.npy", getattr(self, name), allow_pickle=False)
+        if self.session:
+            np.savez(partial / SESSION_FILE, **self.session)
         manifest = {**self.manifest, "version": self.version, "arrays": self.array_shapes()}
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         if final.exists():
@@ -102,7 +109,11 @@ class ModelArtifact:
         path = Path(path)
         manifest = json.loads((path / "manifest.json").read_text())
         arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
-        return cls(version=manifest["version"], manifest=manifest, **arrays)
+        session = {}
+        if (path / SESSION_FILE).exists():
+            with np.load(path / SESSION_FILE, allow_pickle=False) as stored:
+                session = {name: stored[name] for name in stored.files}
+        return cls(version=manifest["version"], manifest=manifest, session=session, **arrays)
 
 
 def local_versions(models_dir: Path) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from recsvc.keys import KeySpace
 from recsvc.registry.artifact import ModelArtifact
 
 CHUNK_ROWS = 8192  # item rows per string: 2 MiB at 64 factors, cheap to move in one reply
+SESSION_CHUNK_BYTES = 4 << 20  # session-model arrays are cut in strings of this size
 USERS_PER_BUCKET = 64  # well under the 128 entries where a hash stops being a listpack
 PIPELINE_COMMANDS = 512
 HISTORY_LENGTH = 50
@@ -77,6 +78,8 @@ class ItemSide:
     similar_items: np.ndarray  # (n_items, s) int32, -1 padded
     similar_scores: np.ndarray  # (n_items, s) float32
     lists: dict[str, list[str]]
+    # The session model's named arrays (training.session_artifact); empty without one.
+    session: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class ModelStore:
@@ -95,8 +98,13 @@ class ModelStore:
         with ``make_current``, switch the pointer to it."""
         version = artifact.version
         buckets = bucket_count(len(artifact.user_ids))
-        steps = self._item_writes(artifact), self._user_writes(artifact, buckets)
-        total = 2 + _chunks(len(artifact.item_ids)) * 2 + buckets
+        steps = (
+            self._item_writes(artifact),
+            self._session_writes(artifact),
+            self._user_writes(artifact, buckets),
+        )
+        session_layout = _session_layout(artifact.session)
+        total = 2 + _chunks(len(artifact.item_ids)) * 2 + len(session_layout) + buckets
         with tqdm(total=total, desc=f"publish {version}", unit="part", disable=not progress) as bar:
             for writes in steps:
                 self._run_pipelined(writes, bar)
@@ -105,6 +113,7 @@ class ModelStore:
             **artifact.manifest,
             "version": version,
             "arrays": artifact.array_shapes(),
+            "session_arrays": session_layout,
             "user_buckets": buckets,
         }
         self.client.hset(self.keys.model_published(), version, json.dumps(manifest, default=str))
@@ -131,6 +140,14 @@ class ModelStore:
                 artifact.similar_items[rows].tobytes() + artifact.similar_scores[rows].tobytes()
             )
             yield "set", (self.keys.model_similar(version, chunk), similar), True
+
+    def _session_writes(self, artifact: ModelArtifact) -> Iterator[tuple[str, tuple, bool]]:
+        for name, array in artifact.session.items():
+            raw = np.ascontiguousarray(array).tobytes()
+            for chunk, start in enumerate(range(0, max(len(raw), 1), SESSION_CHUNK_BYTES)):
+                key = self.keys.model_session(artifact.version, name, chunk)
+                yield "set", (key, raw[start : start + SESSION_CHUNK_BYTES]), False
+            yield "noop", (), True
 
     def _user_writes(
         self, artifact: ModelArtifact, buckets: int
@@ -182,6 +199,14 @@ class ModelStore:
                 f"{version}: wrote {users} users and {item_bytes} item bytes, expected "
                 f"{len(artifact.user_ids)} and {artifact.item_factors.nbytes}"
             )
+        for name, layout in _session_layout(artifact.session).items():
+            for chunk in range(layout["chunks"]):
+                pipe.strlen(self.keys.model_session(version, name, chunk))
+            written = sum(pipe.execute())
+            if written != layout["bytes"]:
+                raise PublishError(
+                    f"{version}: session array {name} has {written} bytes, not {layout['bytes']}"
+                )
 
     # --- pointers ---------------------------------------------------------------------------
     def current_version(self) -> str | None:
@@ -255,6 +280,7 @@ class ModelStore:
             for k, v in self.client.hgetall(self.keys.model_lists(version)).items()
         }
         return ItemSide(
+            session=self._load_session(version, manifest.get("session_arrays") or {}),
             version=version,
             manifest=manifest,
             item_ids=item_ids,
@@ -263,6 +289,20 @@ class ModelStore:
             similar_scores=np.concatenate([s[1] for s in similar]),
             lists=lists,
         )
+
+    def _load_session(self, version: str, layout: dict[str, dict]) -> dict[str, np.ndarray]:
+        pipe = self.client.pipeline(transaction=False)
+        for name, entry in layout.items():
+            for chunk in range(entry["chunks"]):
+                pipe.get(self.keys.model_session(version, name, chunk))
+        replies = iter(pipe.execute())
+        arrays = {}
+        for name, entry in layout.items():
+            raw = b"".join(next(replies) or b"" for _ in range(entry["chunks"]))
+            if len(raw) != entry["bytes"]:
+                raise PublishError(f"{version}: session array {name} is incomplete in Redis")
+            arrays[name] = np.frombuffer(raw, entry["dtype"]).reshape(entry["shape"])
+        return arrays
 
     def queue_user_vector(
         self, pipe: redis.client.Pipeline, version: str, buckets: int, factors: int, user_id: str
@@ -306,6 +346,19 @@ def _chunks(rows: int) -> int:
 def _row_slices(rows: int) -> Iterator[slice]:
     for start in range(0, max(rows, 1), CHUNK_ROWS):
         yield slice(start, min(start + CHUNK_ROWS, rows))
+
+
+def _session_layout(session: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per session-model array: dtype, shape, bytes and the chunks they are cut into."""
+    return {
+        name: {
+            "dtype": array.dtype.str,
+            "shape": list(array.shape),
+            "bytes": int(array.nbytes),
+            "chunks": max(1, -(-int(array.nbytes) // SESSION_CHUNK_BYTES)),
+        }
+        for name, array in session.items()
+    }
 
 
 def _split_similar(blob: bytes, width: int) -> tuple[np.ndarray, np.ndarray]:

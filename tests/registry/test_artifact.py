@@ -16,6 +16,19 @@ def test_round_trip(tmp_path, make_artifact):
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_session_arrays_round_trip_and_are_optional(tmp_path, make_artifact):
+    artifact = make_artifact()
+    artifact.session = {
+        "popularity": np.linspace(0, 1, 30, dtype=np.float32),
+        "walk.indptr": np.arange(31, dtype=np.int64),
+    }
+    loaded = ModelArtifact.load(artifact.save(tmp_path))
+    assert set(loaded.session) == {"popularity", "walk.indptr"}
+    np.testing.assert_array_equal(loaded.session["walk.indptr"], artifact.session["walk.indptr"])
+    bare = make_artifact("v2")
+    assert ModelArtifact.load(bare.save(tmp_path)).session == {}
+
+
 def test_local_versions_newest_first(tmp_path, make_artifact):
     make_artifact("old", created="2026-01-01").save(tmp_path)
     make_artifact("new", created="2026-02-01").save(tmp_path)

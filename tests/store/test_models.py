@@ -33,6 +33,27 @@ def test_publish_and_read_back(store, make_artifact):
     assert store.user_vector("v1", buckets, 8, "stranger") is None
 
 
+def test_session_arrays_are_published_in_chunks_and_read_back(store, make_artifact, monkeypatch):
+    monkeypatch.setattr("recsvc.store.models.SESSION_CHUNK_BYTES", 64)
+    artifact = make_artifact()
+    artifact.session = {
+        "popularity": np.linspace(0, 1, 30, dtype=np.float32),  # 120 bytes: two chunks
+        "walk.shape": np.array([30, 30], np.int64),
+        "walk.data": np.zeros(0, np.float32),  # an empty array too
+    }
+    store.publish(artifact)
+    side = store.load_item_side("v1")
+    assert side.manifest["session_arrays"]["popularity"]["chunks"] == 2
+    for name, array in artifact.session.items():
+        assert side.session[name].dtype == array.dtype
+        np.testing.assert_array_equal(side.session[name], array)
+    assert store.load_item_side("v1").session.keys() == artifact.session.keys()
+    store.publish(make_artifact("v2"))
+    assert store.load_item_side("v2").session == {}
+    store.delete_version("v1")  # the session keys go with the version
+    assert not list(store.client.scan_iter(match=store.keys.model_session("v1", "*", 0)))
+
+
 def test_pointer_history_and_rollback(store, make_artifact):
     for version in ("v1", "v2", "v3"):
         store.publish(make_artifact(version))

@@ -63,6 +63,12 @@ def test_train_writes_a_version_with_the_metrics_contract(store, tmp_path):
     rows = np.arange(len(artifact.item_ids))[:, None]
     assert not (artifact.similar_items == rows).any()
     assert artifact.similar_items.min() >= -1
+    # The session model over the same item rows, for anonymous visitors.
+    assert manifest["session"]["config"]["walk"]["max_rules"] == 100
+    assert manifest["session"]["sessions"]["sessions"] > 100
+    indptr = artifact.session["session_items.indptr"]
+    assert artifact.session["popularity"].shape == (len(artifact.item_ids),)
+    assert len(indptr) == manifest["session"]["sessions"]["sessions"] + 1
     # Against the generator's held-out purchases the model is far above popularity.
     truth = manifest["ground_truth"]
     assert truth["users"] > 20
@@ -76,6 +82,14 @@ def test_default_comparison_is_the_model_and_the_baselines(store, tmp_path):
     assert set(manifest["metrics"]) == {"als", "itemknn", "popular", "trending"}
     # The shipped model was warm-started from the evaluated one: a third of 15 iterations.
     assert manifest["params"]["iterations"] == 5
+
+
+def test_no_sessions_ships_no_session_model(store, tmp_path):
+    args = ("--events", store / "events", "--models-dir", tmp_path, "--factors", 8)
+    result = run(train, *args, "--test-days", 0, "--no-sessions")
+    version = result.stdout.strip().splitlines()[-1]
+    assert ModelArtifact.load(tmp_path / version).session == {}
+    assert "session" not in json.loads((tmp_path / version / "manifest.json").read_text())
 
 
 def test_search_records_every_trial_on_validation(store, tmp_path):
