@@ -96,6 +96,10 @@ class Settings:
     breaker_reset_seconds: float = 2.0
     # Default re-ranking: 0 keeps the model's order.
     default_diversity: float = 0.0
+    # Anonymous visitors with recent items: "session" scores their current session with
+    # the version's session model (training.session_query; fold-in when the version has
+    # none), "foldin" always folds their recent items into an ALS vector.
+    anonymous_strategy: str = "session"
 
     # --- Marketing: segments, banners, nudges ----------------------------------------------
     # Days of week, hours, quiet hours and per-day caps are read in the store's time zone

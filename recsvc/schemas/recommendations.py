@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from recsvc.core.journey import STAGES
 
-STRATEGIES = ["als", "foldin", "popular"]
+STRATEGIES = ["als", "session", "foldin", "popular"]
 
 
 class ItemFilterQuerySchema(Schema):

@@ -1,8 +1,8 @@
 """The model a worker serves from, kept in memory and swapped when the pointer moves.
 
 Every gunicorn worker holds the current version's item side (factors, search index, YᵀY,
-similar items, popular and trending lists) and arrays derived from the catalog (category
-and stock per item row). A daemon thread, started lazily in each process (so after
+similar items, popular and trending lists, the session model) and arrays derived from the
+catalog (category and stock per item row). A daemon thread, started lazily in each process (so after
 gunicorn's fork), polls the current-version pointer and the catalog version every
 ``model_poll_seconds``; when one moves it builds the new ``LoadedModel`` aside and swaps
 one reference, so a request sees either the old model or the new one, whole. When Redis
@@ -27,6 +27,8 @@ from recsvc.core.search import ItemIndex
 from recsvc.redis_client import UNAVAILABLE_ERRORS
 from recsvc.store.catalog import TILE_FIELDS, CatalogStore
 from recsvc.store.models import ItemSide, ModelStore
+from training.session_artifact import config_from_dict, session_model_from_arrays
+from training.sessions import SessionModel
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,9 @@ class LoadedModel:
     popular: np.ndarray  # item rows, best first
     trending: np.ndarray
     catalog: CatalogView
+    # The session blend for anonymous visitors, over the same item rows; None when the
+    # version was trained without one (they then get ALS fold-in).
+    session: SessionModel | None = None
     loaded_at: float = field(default_factory=time.time)
 
     @cached_property
@@ -141,11 +146,20 @@ class LoadedModel:
             popular=lists.get("popular", np.zeros(0, np.int32)),
             trending=lists.get("trending", np.zeros(0, np.int32)),
             catalog=catalog or CatalogView.build(0, [], row_of),
+            session=_session_model(side),
         )
 
     def with_catalog(self, catalog: CatalogView) -> LoadedModel:
         fields_ = {name: getattr(self, name) for name in self.__dataclass_fields__}
         return LoadedModel(**{**fields_, "catalog": catalog})
+
+
+def _session_model(side: ItemSide) -> SessionModel | None:
+    described = side.manifest.get("session")
+    if not side.session or not described:
+        return None
+    config = config_from_dict(described["config"])
+    return session_model_from_arrays(config, np.asarray(side.item_ids), side.session)
 
 
 class ModelHolder:

@@ -3,8 +3,11 @@
 Strategies, first that applies (Gorse's fallback chain, STYLE.md):
 
 - ``als``: the current model knows the visitor: their vector from Redis;
-- ``foldin``: the model does not know them, but their profile has recent items the model
-  knows: a user vector solved in closed form from those items (``recsvc.core.foldin``);
+- ``session``: the model does not know them, but their current session has items it knows,
+  and the version has a session model: the session blend (``recsvc.serving.session``);
+- ``foldin``: the same visitor when the version has no session model (or
+  ``RECSVC_ANONYMOUS_STRATEGY=foldin``): a user vector solved in closed form from their
+  recent items (``recsvc.core.foldin``);
 - ``popular``: nothing to go on: trending then popular, in the visitor's favourite
   category first when their recent items have one.
 
@@ -34,6 +37,7 @@ from recsvc.core.rerank import rerank
 from recsvc.keys import KeySpace
 from recsvc.serving.breaker import CircuitBreaker
 from recsvc.serving.holder import LoadedModel, ModelHolder
+from recsvc.serving.session import current_session, session_candidates, session_evidence
 from recsvc.settings import Settings
 from recsvc.store.catalog import TILE_FIELDS, CatalogStore
 from recsvc.store.models import ModelStore
@@ -140,8 +144,16 @@ class Recommender:
     def _rank(self, model: LoadedModel, state: VisitorState, query: RecommendQuery) -> dict:
         history = _history(state.visitor, model)
         mask = self._allowed(model, state, query)
+        session = self._session(model, state)
         if state.vector is not None:
-            strategy, vector = "als", state.vector
+            strategy = "als"
+            rows, scores = self._search(model, state.vector, query, mask)
+            evidence = self._history_evidence(model, history, rows)
+        elif session.size:
+            strategy = "session"
+            found = session_candidates(model, session, self._width(query), mask)
+            rows, scores = self._reranked(model, found.ids, found.scores, query)
+            evidence = session_evidence(model, session, rows, found)
         elif history.rows.size:
             strategy = "foldin"
             vector = fold_in(
@@ -152,23 +164,36 @@ class Recommender:
                 model.regularization,
                 model.alpha,
             )
+            rows, scores = self._search(model, vector, query, mask)
+            evidence = self._history_evidence(model, history, rows)
         else:
             return self._popular(model, query, mask, state)
-        rows, scores = self._search(model, vector, query, mask)
-        items = self._explained(model, rows, scores, history)
         return {
-            "items": items,
+            "items": self._items(model, rows, scores, evidence, history),
             "strategy": strategy,
             "model_version": model.version,
             "fallback": None,
         }
 
+    def _session(self, model: LoadedModel, state: VisitorState) -> np.ndarray:
+        """The visitor's current session when it is to be served by the session model."""
+        if model.session is None or self.settings.anonymous_strategy != "session":
+            return np.zeros(0, np.int64)
+        return current_session(state.visitor, model)
+
     def _allowed(self, model: LoadedModel, state: VisitorState, query: RecommendQuery):
         return allowed_mask(model, query, owned(state.shared))
 
+    @staticmethod
+    def _width(query: RecommendQuery) -> int:
+        """Candidates to fetch: more when re-ranking will choose among them."""
+        return query.n * 4 if query.diversity > 0 or query.boost_category else query.n
+
     def _search(self, model: LoadedModel, vector: np.ndarray, query: RecommendQuery, mask):
-        wide = query.diversity > 0 or query.boost_category
-        rows, scores = model.index.search(vector, query.n * 4 if wide else query.n, mask)
+        rows, scores = model.index.search(vector, self._width(query), mask)
+        return self._reranked(model, rows, scores, query)
+
+    def _reranked(self, model: LoadedModel, rows, scores, query: RecommendQuery):
         boost = None
         if query.boost_category:
             code = model.catalog.category_code(query.boost_category)
@@ -176,35 +201,38 @@ class Recommender:
         categories = model.catalog.categories if model.catalog.category_names else None
         return rerank(rows, scores, model.item_factors, categories, query.n, query.diversity, boost)
 
-    def _explained(self, model: LoadedModel, rows, scores, history) -> list[dict[str, Any]]:
-        evidence_rows = evidence_shares = None
-        if history.rows.size and rows.size:
-            evidence_rows, evidence_shares = explain(
-                history.rows,
-                history.weights,
-                model.item_factors,
-                model.gram,
-                model.regularization,
-                model.alpha,
-                rows,
-            )
+    def _history_evidence(self, model: LoadedModel, history: History, rows):
+        """ALS's decomposition of each item's score over the visitor's recent items."""
+        if not (history.rows.size and rows.size):
+            return None
+        return explain(
+            history.rows,
+            history.weights,
+            model.item_factors,
+            model.gram,
+            model.regularization,
+            model.alpha,
+            rows,
+        )
+
+    def _items(self, model: LoadedModel, rows, scores, evidence, history) -> list[dict[str, Any]]:
+        """Answer items with their reasons; ``evidence`` is (rows, shares), (k, top) each,
+        or None."""
         items = []
         for position, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
-            evidence = []
-            if evidence_rows is not None:
-                for source, share in zip(
-                    evidence_rows[position], evidence_shares[position], strict=True
-                ):
+            behind = []
+            if evidence is not None:
+                for source, share in zip(evidence[0][position], evidence[1][position], strict=True):
                     if source >= 0 and share > 0:
-                        evidence.append(
+                        behind.append(
                             {"item_id": model.item_ids[source], "share": round(float(share), 3)}
                         )
             items.append(
                 {
                     "item_id": model.item_ids[row],
                     "score": round(float(score), 6),
-                    "reason": _reason(model.item_ids[row], evidence, history),
-                    "evidence": evidence,
+                    "reason": _reason(model.item_ids[row], behind, history),
+                    "evidence": behind,
                 }
             )
         return items

@@ -1,6 +1,9 @@
 """GET /v1/visitors/<id>/recommendations against real Redis and a real trained model."""
 
+import dataclasses
 from collections import Counter
+
+import pytest
 
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
@@ -42,23 +45,27 @@ def test_known_visitor_gets_als_without_owned_items(served):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_three_views_of_one_category_bring_that_category_back(served):
-    client, _svc, _artifact, items = served
+def largest_category(items):
     by_category: dict[str, list[str]] = {}
     for item in items:
         by_category.setdefault(item["category"], []).append(item["item_id"])
-    category, members = max(by_category.items(), key=lambda kv: len(kv[1]))
+    return max(by_category.items(), key=lambda kv: len(kv[1]))
+
+
+def view(client, visitor, item_ids):
+    events = [{"type": "product_view", "visitor_id": visitor, "item_id": i} for i in item_ids]
+    assert client.post("/v1/events", json={"events": events}).status_code == 202
+
+
+@pytest.mark.parametrize("strategy", ["session", "foldin"])
+def test_three_views_of_one_category_bring_that_category_back(served, strategy):
+    client, svc, _artifact, items = served
+    svc.recommender.settings = svc.recommender.settings.replace(anonymous_strategy=strategy)
+    category, members = largest_category(items)
     viewed = members[:3]
-    client.post(
-        "/v1/events",
-        json={
-            "events": [
-                {"type": "product_view", "visitor_id": "anon-1", "item_id": item} for item in viewed
-            ]
-        },
-    )
+    view(client, "anon-1", viewed)
     body = recommend(client, "anon-1", n=10)
-    assert body["strategy"] == "foldin"
+    assert body["strategy"] == strategy
     categories = Counter(i.get("category") for i in body["items"])
     assert categories[category] >= 5, categories
     explained = [i for i in body["items"] if i["evidence"]]
@@ -68,6 +75,47 @@ def test_three_views_of_one_category_bring_that_category_back(served):
         assert first["reason"] == "you viewed this recently"
     else:
         assert first["reason"] == f"because you viewed {first['evidence'][0]['item_id']}"
+    assert viewed[-1] not in [i["item_id"] for i in body["items"]] or strategy == "foldin"
+
+
+def test_the_session_is_what_came_after_the_last_hour_long_pause(served, clock):
+    client, _svc, _artifact, items = served
+    category, members = largest_category(items)
+    other = next(i["item_id"] for i in items if i["category"] != category)
+    view(client, "anon-2", [other])
+    clock.advance(2 * 3600)
+    view(client, "anon-2", members[:3])
+    body = recommend(client, "anon-2", n=10)
+    assert body["strategy"] == "session"
+    behind = {e["item_id"] for i in body["items"] for e in i["evidence"]}
+    assert behind and behind <= set(members[:3])  # the item before the pause plays no part
+    for item in body["items"]:  # three session items, three shown: their shares sum to 1
+        if item["evidence"]:
+            assert sum(e["share"] for e in item["evidence"]) == pytest.approx(1, abs=0.01)
+
+
+def test_a_version_without_a_session_model_folds_in(served):
+    client, svc, artifact, items = served
+    bare = dataclasses.replace(artifact, version="v-no-sessions", session={})
+    bare.manifest = {**artifact.manifest, "session": None}
+    ModelStore(svc.client, svc.keys).publish(bare)
+    assert svc.holder.refresh() and svc.holder.current().session is None
+    _category, members = largest_category(items)
+    view(client, "anon-3", members[:3])
+    assert recommend(client, "anon-3", n=5)["strategy"] == "foldin"
+
+
+def test_session_answers_respect_filters(served):
+    client, _svc, _artifact, items = served
+    category, members = largest_category(items)
+    view(client, "anon-4", members[:3])
+    first = [i["item_id"] for i in recommend(client, "anon-4", n=5)["items"]]
+    again = recommend(client, "anon-4", n=5, exclude=",".join(first[:2]))
+    assert again["strategy"] == "session"
+    assert not set(first[:2]) & {i["item_id"] for i in again["items"]}
+    elsewhere = next(i["category"] for i in items if i["category"] != category)
+    only = recommend(client, "anon-4", n=5, category=elsewhere)["items"]
+    assert only and all(i["category"] == elsewhere for i in only)
 
 
 def test_filters(served):
