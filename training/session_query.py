@@ -82,12 +82,16 @@ def recommend_session(
         if config.als is not None and config.als.weight:  # dense: the batch path
             total = score_sessions(model, SessionBatch(items, np.array([0, len(items)])))[0]
         else:
+            all_cols, all_values = [], []
             for name, (cols, values) in _part_entries(model, items):
-                factor = _factor(model, cols, values, getattr(config, name).weight)
-                total += np.bincount(cols, values, minlength=model.n_items).astype(
-                    np.float32
-                ) * np.float32(factor)
-                factors[name] = factor
+                factors[name] = _factor(model, cols, values, getattr(config, name).weight)
+                all_cols.append(cols)
+                all_values.append(values * np.float32(factors[name]))
+            if all_cols:  # one pass over the catalog for all parts together
+                summed = np.bincount(
+                    np.concatenate(all_cols), np.concatenate(all_values), model.n_items
+                )
+                total += summed.astype(np.float32)
         if config.exclude_current:
             total[items[-1]] = -np.inf
     if allowed is not None:
@@ -199,7 +203,9 @@ def _positional(
     latest = _latest_position(items, cols)
     held = np.flatnonzero(latest >= 0)
     order = held[np.lexsort((latest[held], owner[held]))]
-    last_of_owner = order[np.r_[owner[order][1:] != owner[order][:-1], True]]
+    last_of_owner = (
+        order[np.r_[owner[order][1:] != owner[order][:-1], True]] if len(order) else order
+    )
     anchor = np.zeros(len(sessions), np.float32)
     anchor[owner[last_of_owner]] = position[last_of_owner]
     distance = position - anchor[owner]

@@ -15,6 +15,7 @@ from training.sessions import (
     Sessions,
     TransitionParams,
     fit_session_model,
+    tuned_blend,
 )
 
 
@@ -61,3 +62,13 @@ def test_parts_add_up_and_session_knn_is_not_split():
     assert rows[2, 0] == 3 and shares[2, 0] == pytest.approx(1.0)
     assert rows[3].tolist() == [-1, -1, -1]
     assert "session_knn" in found.factors
+
+
+def test_a_session_of_items_no_train_session_holds_gets_popular_items():
+    train = sessions_of([[0, 1], [0, 1], [2, 1]], 5)  # items 3 and 4 in no session
+    model = fit_session_model(train, tuned_blend())
+    found = recommend_session(model, [3, 4], 2)
+    # 3, the session's own earlier item, then the most popular: 1 (in three sessions).
+    assert found.ids.tolist() == [3, 1]
+    rows, _shares = explain_session(model, [3, 4], found.ids, found.factors)
+    assert rows[0, 0] == 3 and (rows[1] == -1).all()
