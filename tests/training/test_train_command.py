@@ -64,7 +64,7 @@ def test_train_writes_a_version_with_the_metrics_contract(store, tmp_path):
     assert not (artifact.similar_items == rows).any()
     assert artifact.similar_items.min() >= -1
     # The session model over the same item rows, for anonymous visitors.
-    assert manifest["session"]["config"]["walk"]["max_rules"] == 100
+    assert manifest["session"]["config"]["walk"]["max_rules"] == 200
     assert manifest["session"]["sessions"]["sessions"] > 100
     indptr = artifact.session["session_items.indptr"]
     assert artifact.session["popularity"].shape == (len(artifact.item_ids),)
