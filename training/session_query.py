@@ -274,18 +274,34 @@ def _explained_values(
     the rules, item similarity, the identity for ``recent``, ``P^hops`` for the walk."""
     if name == "recent":
         return (rows[:, None] == targets[None, :]).astype(np.float64)
-    matrix = {"transitions": model.transitions, "item_knn": model.item_similarity}.get(name)
+    if name != "walk":
+        matrix = model.transitions if name == "transitions" else model.item_similarity
+        return _values_at(matrix, rows, targets)
+    # P^hops = P^(hops-1) P: walk all but the last hop from each row, keeping each row's
+    # frontier apart, then read the last hop's values at the targets.
+    owner = np.arange(len(rows))
+    frontier, mass = rows, np.ones(len(rows), np.float32)
+    for _ in range(hops - 1):
+        step_owner, index = _row_entries(model.walk, frontier)
+        keys = owner[step_owner] * model.n_items + model.walk.indices[index]
+        keys, inverse = np.unique(keys, return_inverse=True)
+        mass = np.bincount(inverse, mass[step_owner] * model.walk.data[index], len(keys))
+        owner, frontier = keys // model.n_items, keys % model.n_items
     out = np.zeros((len(rows), len(targets)), np.float64)
-    for position, row in enumerate(rows):
-        start = (np.array([row]), np.ones(1, np.float32))
-        if matrix is not None:
-            cols, values = _gather(matrix, *start)
-        else:
-            cols, values = _walk(model.walk, start, hops)
-        cols, values = _summed((cols, values))
-        at = np.minimum(np.searchsorted(cols, targets), max(len(cols) - 1, 0))
-        hit = (cols[at] == targets) if len(cols) else np.zeros(len(targets), bool)
-        out[position] = np.where(hit, values[at] if len(cols) else 0.0, 0.0)
+    np.add.at(out, owner, mass[:, None] * _values_at(model.walk, frontier, targets))
+    return out
+
+
+def _values_at(matrix: sp.csr_matrix, rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``matrix[rows][:, targets]`` as a dense float64 array, without scipy indexing."""
+    owner, index = _row_entries(matrix, rows)
+    cols = matrix.indices[index]
+    order = np.argsort(targets)
+    ranked = targets[order]
+    at = np.minimum(np.searchsorted(ranked, cols), max(len(ranked) - 1, 0))
+    hit = ranked[at] == cols if len(ranked) else np.zeros(len(cols), bool)
+    out = np.zeros((len(rows), len(targets)), np.float64)
+    out[owner[hit], order[at[hit]]] = matrix.data[index[hit]]
     return out
 
 

@@ -9,11 +9,14 @@ import pytest
 
 from training.session_query import explain_session, recommend_session
 from training.sessions import (
+    ItemKNNParams,
     RecentParams,
+    SessionBatch,
     SessionConfig,
     SessionKNNParams,
     Sessions,
     TransitionParams,
+    WalkParams,
     fit_session_model,
     tuned_blend,
 )
@@ -72,3 +75,36 @@ def test_a_session_of_items_no_train_session_holds_gets_popular_items():
     assert found.ids.tolist() == [3, 1]
     rows, _shares = explain_session(model, [3, 4], found.ids, found.factors)
     assert rows[0, 0] == 3 and (rows[1] == -1).all()
+
+
+def test_shares_match_the_dense_decomposition_with_a_two_hop_walk():
+    rng = np.random.default_rng(3)
+    train = sessions_of([list(rng.choice(12, size=rng.integers(2, 6))) for _ in range(80)], 12)
+    config = SessionConfig(
+        transitions=TransitionParams(history_decay=0.5),
+        walk=WalkParams(weight=2.0, history_decay=0.5, hops=2),
+        item_knn=ItemKNNParams(weight=0.5, neighbours=5, history_decay=0.7),
+        recent=RecentParams(history_decay=0.5),
+    )
+    model = fit_session_model(train, config)
+    session = [4, 7, 1, 7]
+    found = recommend_session(model, session, 6)
+    batch = SessionBatch.of([session])
+    walk2 = (model.walk @ model.walk).toarray()
+    matrices = {
+        "transitions": model.transitions.toarray(),
+        "walk": walk2,
+        "item_knn": model.item_similarity.toarray(),
+        "recent": np.eye(12),
+    }
+    contribution = np.zeros((12, len(found.ids)))
+    for name, matrix in matrices.items():
+        weights = batch.weights(getattr(config, name).history_decay, 12).toarray()[0]
+        contribution += found.factors[name] * weights[:, None] * matrix[:, found.ids]
+    want = contribution / contribution.sum(axis=0)
+    rows, shares = explain_session(model, session, found.ids, found.factors, top=3)
+    for k in range(len(found.ids)):
+        for row, share in zip(rows[k], shares[k], strict=True):
+            if row >= 0:
+                assert share == pytest.approx(want[row, k], rel=1e-4)
+        assert shares[k, 0] == pytest.approx(want[:, k].max(), rel=1e-4)
