@@ -191,7 +191,7 @@ def _stop(server: subprocess.Popen, embedded: EmbeddedRedis | None) -> None:
 
 def _curl_lines(base: str, store: Path) -> str:
     """Ready commands: a sample visitor who left a cart, and a new visitor who views three
-    items of one category (fold-in brings that category back)."""
+    items of one category (the session strategy brings that category back)."""
     carts: dict[str, int] = {}
     for record in iter_records(store / "events"):
         if record["type"] == "add_to_cart":
