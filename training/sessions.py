@@ -697,7 +697,9 @@ def fit_session_model(
     binary = _session_item_matrix(train, n_items)
     steps = {
         "transitions": lambda p: setattr(model, "transitions", fit_transitions(train, n_items, p)),
-        "walk": lambda p: setattr(model, "walk", fit_walk(train, n_items, p)),
+        "walk": lambda p: setattr(
+            model, "walk", fit_walk(train, n_items, p, _same_rules(model, p))
+        ),
         "item_knn": lambda p: setattr(
             model, "item_similarity", fit_item_cosine(binary, p.neighbours)
         ),
@@ -711,6 +713,17 @@ def fit_session_model(
             fit(params)
             model.fit_seconds[name] = round(clock.perf_counter() - started, 3)
     return model
+
+
+def _same_rules(model: SessionModel, walk: WalkParams) -> sp.csr_matrix | None:
+    """The transitions part's rules when the walk's are built the same way (the tuned
+    blend's are): no second pass over the sessions."""
+    rules = model.config.transitions
+    fields_ = ("steps", "gap_power", "backward", "half_life_days")
+    if model.transitions is None or rules is None:
+        return None
+    same = all(getattr(rules, name) == getattr(walk, name) for name in fields_)
+    return model.transitions if same else None
 
 
 def _session_item_matrix(sessions: Sessions, n_items: int) -> sp.csr_matrix:
@@ -752,14 +765,19 @@ def fit_transitions(sessions: Sessions, n_items: int, params: TransitionParams) 
     return matrix
 
 
-def fit_walk(sessions: Sessions, n_items: int, params: WalkParams) -> sp.csr_matrix:
-    """``P``: the rules of :func:`fit_transitions`, each non-empty row scaled to a sum of 1.
+def fit_walk(
+    sessions: Sessions, n_items: int, params: WalkParams, rules: sp.csr_matrix | None = None
+) -> sp.csr_matrix:
+    """``P``: the rules of :func:`fit_transitions` (``rules`` when already built with the
+    same parameters), each row cut to ``max_rules`` and the non-empty ones scaled to a sum
+    of 1.
 
     Returns
     -------
     scipy.sparse.csr_matrix, shape (n_items, n_items), float32
     """
-    rules = fit_transitions(sessions, n_items, params)
+    if rules is None:
+        rules = fit_transitions(sessions, n_items, params)
     if params.max_rules:
         rules = keep_top_per_row(rules, params.max_rules)
     sums = np.asarray(rules.sum(axis=1)).ravel()

@@ -25,6 +25,7 @@ from training.sessions import (
     build_sessions,
     filter_sessions,
     fit_session_model,
+    fit_walk,
     item_idf,
     next_item_cases,
     score_sessions,
@@ -301,3 +302,15 @@ def test_retailrocket_sessions_match_the_published_preprocessing() -> None:
     assert (len(train), train.n_events, len(np.unique(train.item))) == (196_234, 750_832, 36_824)
     assert (len(test), test.n_events) == (8_036, 29_148)
     assert train.time.max() < test.starts.min()
+
+
+def test_the_walk_reuses_the_rules_only_when_they_are_built_alike() -> None:
+    train = planted_sessions()
+    walk = WalkParams(backward=0.5, gap_power=0.5, max_rules=3)
+    same = SessionConfig(transitions=TransitionParams(backward=0.5, gap_power=0.5), walk=walk)
+    other = SessionConfig(transitions=TransitionParams(), walk=walk)
+    alone = fit_walk(train, 30, walk).toarray()
+    for config in (same, other):
+        model = fit_session_model(train, config)
+        np.testing.assert_allclose(model.walk.toarray(), alone, rtol=1e-6)
+    assert ((alone > 0).sum(axis=1) <= 3).all()
