@@ -64,17 +64,14 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
     click.secho("2/5 training an ALS model", bold=True)
     artifact = _train(store, settings.data_dir / "demo" / "models")
 
+    _interrupt_on_sigterm()
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
-    redis_url = settings.redis_url or embedded.url
-    _clear_namespace(redis_url)
-    click.secho(f"3/5 publishing {artifact.version} and the catalog to Redis", bold=True)
-    client, keys = connect(redis_url), KeySpace(DEMO_NAMESPACE)
-    ModelStore(client, keys).publish(artifact, progress=True)
-    _load_catalog(CatalogStore(client, keys), store / "items.csv")
-    _create_banners(BannerStore(client, keys))
-    click.secho(f"4/5 serving on http://127.0.0.1:{port}", bold=True)
-    server = _start_server(port, redis_url)
+    server = None
     try:
+        redis_url = settings.redis_url or embedded.url
+        _publish(redis_url, artifact, store)
+        click.secho(f"4/5 serving on http://127.0.0.1:{port}", bold=True)
+        server = _start_server(port, redis_url)
         _wait_ready(port, server)
         click.secho("5/5 replaying the store's events into the service", bold=True)
         base = f"http://127.0.0.1:{port}"
@@ -88,6 +85,25 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
         pass
     finally:
         _stop(server, embedded)
+
+
+def _interrupt_on_sigterm() -> None:
+    """A ``kill`` stops the demo as Ctrl-C does: its server and embedded Redis stop too."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _publish(redis_url: str, artifact: ModelArtifact, store: Path) -> None:
+    """The model, the catalog and the sample banners, in a namespace emptied first."""
+    _clear_namespace(redis_url)
+    click.secho(f"3/5 publishing {artifact.version} and the catalog to Redis", bold=True)
+    client, keys = connect(redis_url), KeySpace(DEMO_NAMESPACE)
+    ModelStore(client, keys).publish(artifact, progress=True)
+    _load_catalog(CatalogStore(client, keys), store / "items.csv")
+    _create_banners(BannerStore(client, keys))
 
 
 def _train(store: Path, models_dir: Path) -> ModelArtifact:
@@ -181,8 +197,8 @@ def _wait_ready(port: int, server: subprocess.Popen, timeout: float = 60.0) -> N
     raise click.ClickException("the service did not become ready")
 
 
-def _stop(server: subprocess.Popen, embedded: EmbeddedRedis | None) -> None:
-    if server.poll() is None:
+def _stop(server: subprocess.Popen | None, embedded: EmbeddedRedis | None) -> None:
+    if server is not None and server.poll() is None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     if embedded is not None:
