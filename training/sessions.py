@@ -894,6 +894,9 @@ def _fit_als(
 def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """The ``k`` largest entries of each row (ties: the lower column), the rest dropped.
 
+    Only rows longer than ``k`` are looked at, each with a partition rather than a sort
+    (a global sort of every entry took half of ``recsvc train``'s session fit).
+
     Parameters
     ----------
     matrix : scipy.sparse.csr_matrix, shape (m, n)
@@ -901,14 +904,28 @@ def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
     Returns
     -------
-    scipy.sparse.csr_matrix, shape (m, n), same dtype
+    scipy.sparse.csr_matrix, shape (m, n), same dtype, indices sorted
     """
     matrix = sp.csr_matrix(matrix)
-    row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((matrix.indices, -matrix.data, row))
-    rank = np.arange(matrix.nnz) - matrix.indptr[row[order]]
-    keep = np.sort(order[rank < k])
-    return sp.csr_matrix((matrix.data[keep], (row[keep], matrix.indices[keep])), shape=matrix.shape)
+    counts = np.diff(matrix.indptr)
+    keep = np.full(matrix.nnz, k > 0)
+    for row in np.flatnonzero(counts > max(k, 0)) if k > 0 else []:
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        keep[lo:hi] = _largest(matrix.data[lo:hi], matrix.indices[lo:hi], k)
+    kept = np.bincount(np.repeat(np.arange(matrix.shape[0]), counts)[keep], minlength=len(counts))
+    indptr = np.concatenate(([0], np.cumsum(kept))).astype(matrix.indptr.dtype)
+    out = sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    out.sort_indices()
+    return out
+
+
+def _largest(values: np.ndarray, columns: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest ``values`` (``k < len(values)``), ties to lower columns."""
+    threshold = np.partition(values, len(values) - k)[len(values) - k]
+    keep = values > threshold
+    ties = np.flatnonzero(values == threshold)
+    keep[ties[np.argsort(columns[ties], kind="stable")][: k - int(keep.sum())]] = True
+    return keep
 
 
 # --------------------------------------------------------------------------- scoring

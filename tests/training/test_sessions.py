@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from training.scorers import top_k
 from training.session_eval import conservative_ranks, evaluate_next_item, next_item_metrics
@@ -27,6 +28,7 @@ from training.sessions import (
     fit_session_model,
     fit_walk,
     item_idf,
+    keep_top_per_row,
     next_item_cases,
     score_sessions,
     session_split,
@@ -314,3 +316,23 @@ def test_the_walk_reuses_the_rules_only_when_they_are_built_alike() -> None:
         model = fit_session_model(train, config)
         np.testing.assert_allclose(model.walk.toarray(), alone, rtol=1e-6)
     assert ((alone > 0).sum(axis=1) <= 3).all()
+
+
+def test_keep_top_per_row_breaks_ties_by_the_lower_column() -> None:
+    matrix = sp.csr_matrix(
+        np.array(
+            [
+                [0.0, 2.0, 1.0, 2.0, 3.0],  # 3 at col 4, then the 2 of col 1 before col 3
+                [1.0, 0.0, 0.0, 0.0, 0.0],  # shorter than k: kept whole
+                [5.0, 5.0, 5.0, 5.0, 0.0],  # all tied: the two lowest columns
+            ],
+            dtype=np.float32,
+        )
+    )
+    kept = keep_top_per_row(matrix, 2).toarray()
+    assert kept.tolist() == [
+        [0, 2, 0, 0, 3],
+        [1, 0, 0, 0, 0],
+        [5, 5, 0, 0, 0],
+    ]
+    assert keep_top_per_row(matrix, 0).nnz == 0
