@@ -100,6 +100,29 @@ class Sessions:
     visitor: np.ndarray
     items: np.ndarray
 
+    @classmethod
+    def of(
+        cls,
+        lists: Sequence[Sequence[int]],
+        n_items: int,
+        *,
+        start: float = 0.0,
+        apart: float = 7200.0,
+        step: float = 60.0,
+    ) -> Sessions:
+        """Sessions of item codes, one per list, starting ``apart`` seconds apart with
+        ``step`` seconds between events, each its own visitor, items named ``i<code>``."""
+        lengths = [len(s) for s in lists]
+        return cls(
+            item=np.concatenate([np.asarray(s, np.int32) for s in lists]),
+            time=np.concatenate(
+                [start + n * apart + step * np.arange(k) for n, k in enumerate(lengths)]
+            ),
+            offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+            visitor=np.arange(len(lists), dtype=np.int32),
+            items=np.array([f"i{n}" for n in range(n_items)]),
+        )
+
     def __len__(self) -> int:
         return len(self.offsets) - 1
 

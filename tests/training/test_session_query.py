@@ -23,15 +23,7 @@ from training.sessions import (
 
 
 def sessions_of(lists: list[list[int]], n_items: int) -> Sessions:
-    items = np.concatenate([np.asarray(s, np.int32) for s in lists])
-    times = np.concatenate([1e9 + 1e4 * n + 60.0 * np.arange(len(s)) for n, s in enumerate(lists)])
-    return Sessions(
-        item=items,
-        time=times,
-        offsets=np.concatenate(([0], np.cumsum([len(s) for s in lists]))).astype(np.int64),
-        visitor=np.arange(len(lists), dtype=np.int32),
-        items=np.array([f"i{n}" for n in range(n_items)]),
-    )
+    return Sessions.of(lists, n_items, start=1e9, apart=1e4)
 
 
 def test_shares_follow_the_rules_each_session_item_contributes():

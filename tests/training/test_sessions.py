@@ -45,18 +45,8 @@ def as_lists(sessions: Sessions) -> list[list[str]]:
 
 
 def make_sessions(lists: list[list[int]], n_items: int, start: float = T0) -> Sessions:
-    """Sessions of item rows, one per list, an hour apart, a minute between events."""
-    items = np.concatenate([np.asarray(s, np.int32) for s in lists])
-    times = np.concatenate(
-        [start + n * HOUR * 2 + 60.0 * np.arange(len(s)) for n, s in enumerate(lists)]
-    )
-    return Sessions(
-        item=items,
-        time=times,
-        offsets=np.concatenate(([0], np.cumsum([len(s) for s in lists]))).astype(np.int64),
-        visitor=np.arange(len(lists), dtype=np.int32),
-        items=np.array([f"i{n}" for n in range(n_items)]),
-    )
+    """Sessions of item rows, one per list, two hours apart, a minute between events."""
+    return Sessions.of(lists, n_items, start=start, apart=2 * HOUR)
 
 
 def test_sessions_cut_after_an_hour_of_inactivity_and_drop_consecutive_repeats(make_log) -> None:
