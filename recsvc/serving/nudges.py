@@ -1,8 +1,10 @@
 """Abandoned-cart nudges as the storefront and the senders see them.
 
 ``onsite_nudges`` answers the storefront's page-by-page question (is there a nudge for
-this visitor now?) through the recommender's fast client and breaker, like every other
-read on a page: Redis trouble costs the nudge, never the page. ``claimed_nudges`` hands
+this visitor now?) with one read, through the recommender's fast client and breaker like
+every other read on a page: Redis trouble costs the nudge, never the page. The chance it
+records goes through the store's background writer, and the add-ons come from the
+worker's cache of them when the cart asked before. ``claimed_nudges`` hands
 a sender (push, email, sms) the carts it claimed. Both describe a cart the same way
 (``nudge_view``): its lines with catalog fields, quantity, value and a message.
 """
@@ -99,7 +101,7 @@ def onsite_nudges(
         return {"nudges": []}
     owner = owner_of(state.visitor)
     held_out = in_holdout(owner, ONSITE, settings.nudge_holdout_share)
-    _record_onsite(recommender, store, owner, cart_changed_at(shared), held_out, now)
+    _record_onsite(store, owner, cart_changed_at(shared), held_out, now)
     if held_out:
         return {"nudges": []}
     lines = cart_lines(shared)
@@ -120,21 +122,12 @@ def onsite_nudges(
 
 
 def _record_onsite(
-    recommender: Recommender,
-    store: NudgeStore,
-    owner: str,
-    changed: float,
-    held_out: bool,
-    now: float,
+    store: NudgeStore, owner: str, changed: float, held_out: bool, now: float
 ) -> None:
-    """Best effort, behind the breaker on the fast client: a lost record costs one count in
-    the analytics, a slow one would cost every page."""
-    recommender.breaker.call(
-        lambda: store.record_chance(
-            owner, ONSITE, changed, held_out, now, client=recommender.client
-        ),
-        False,
-    )
+    """Queued for the store's writer thread, not written here: Redis trouble or a slow
+    write costs one count in the analytics, never the page, and the page does not wait
+    for a second round trip (``recsvc.store.chance_writer``)."""
+    store.record_chance(owner, ONSITE, changed, held_out, now)
 
 
 # --- senders -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ never get the same cart and a counter never counts one twice.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 import redis
+from redis.exceptions import NoScriptError
 
 from recsvc.core.events import NUDGE_CHANNELS, OFFSITE_NUDGE_CHANNELS, event_day, event_epoch
 from recsvc.core.nudge_report import COUNTERS, VALUE_COUNTERS
@@ -52,14 +53,13 @@ from recsvc.core.nudges import (
 from recsvc.core.profile import CART_EVENTS
 from recsvc.keys import KeySpace
 from recsvc.settings import Settings
+from recsvc.store.chance_writer import Chance, ChanceWriter
 
 # Events whose nudge bookkeeping needs the owner's nudge state.
 ATTRIBUTION_TYPES = frozenset({"nudge_sent", "nudge_impression", "nudge_click", "purchase"})
 _RELEVANT_TYPES = ATTRIBUTION_TYPES | CART_EVENTS
 # Index entries read per round trip while looking for due carts.
 PAGE_SIZE = 200
-# Onsite chances a process remembers having recorded (about 100 bytes each).
-RECORDED_MAX = 50_000
 
 # Reads several hashes in one round trip on a connection that holds a WATCH (a pipeline in
 # immediate mode sends one command per call). KEYS: the hashes. Read-only.
@@ -369,10 +369,9 @@ class NudgeStore:
         self.keys = keys
         self.settings = settings
         self._take = client.register_script(_TAKE)
-        # Onsite chances this process recorded (or found recorded): a visitor browsing with
-        # an abandoned cart asks on every page, and only the first ask needs Redis.
-        self._recorded: OrderedDict[tuple[str, str, float], None] = OrderedDict()
         self._forget = client.register_script(_FORGET)
+        # Onsite chances are written in the background, once per cart and process.
+        self._chances = ChanceWriter(self._write_chances)
 
     def claim(self, channel: str, limit: int, now: float) -> list[DueCart]:
         """Claim up to ``limit`` carts due on off-site ``channel`` at ``now``, oldest first,
@@ -402,30 +401,42 @@ class NudgeStore:
         return claimed
 
     def record_chance(
-        self,
-        owner: str,
-        channel: str,
-        changed: float,
-        held_out: bool,
-        now: float,
-        client: redis.Redis | None = None,
+        self, owner: str, channel: str, changed: float, held_out: bool, now: float
     ) -> bool:
         """Record, once per cart, that ``owner``'s cart was eligible on a channel that takes
-        no claims (onsite): shown, or held out. True the first time."""
-        seen = (owner, channel, changed)
-        if seen in self._recorded:
-            return False
-        due = DueCart(owner, {}, {}, changed, held_out)
-        first = bool(self._run_take(channel, [due], now, offsite=False, client=client))
-        self._recorded[seen] = None  # after the script: a failed record is tried again
-        if len(self._recorded) > RECORDED_MAX:
-            self._recorded.popitem(last=False)
-        return first
+        no claims (onsite): shown, or held out. Queued, not written: the page does not wait
+        for Redis (``recsvc.store.chance_writer``). True when queued, the first time this
+        process saw the cart."""
+        return self._chances.add(Chance(owner, channel, changed, held_out, now))
+
+    def _write_chances(self, chances: list[Chance]) -> None:
+        """The take script for each chance, all in one pipeline (bare EVALSHA: a registered
+        script on a pipeline would add a SCRIPT EXISTS round trip); loaded and run again
+        where Redis does not have it (restarted, flushed)."""
+        replies = self._pipe_takes(chances)
+        missing = [c for c, r in zip(chances, replies, strict=True) if isinstance(r, NoScriptError)]
+        if missing:
+            self.client.script_load(_TAKE)
+            replies = [r for r in replies if not isinstance(r, NoScriptError)]
+            replies += self._pipe_takes(missing)
+        failed = next((r for r in replies if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise failed
+
+    def _pipe_takes(self, chances: list[Chance]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for chance in chances:
+            due = DueCart(chance.owner, {}, {}, chance.changed, chance.held_out)
+            keys, args = self._take_call(chance.channel, [due], chance.now, offsite=False)
+            pipe.evalsha(self._take.sha, len(keys), *keys, *args)
+        return pipe.execute(raise_on_error=False)
 
     def counts(
         self, start: date, end: date, channels: Iterable[str]
     ) -> dict[str, dict[str, float]]:
-        """Counters summed over the UTC days ``start``..``end`` (inclusive), per channel."""
+        """Counters summed over the UTC days ``start``..``end`` (inclusive), per channel,
+        with this process's queued onsite chances written first."""
+        self._chances.flush()
         channels = list(channels)
         days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
         fields = [
@@ -487,15 +498,18 @@ class NudgeStore:
         return taken
 
     def _run_take(
-        self,
-        channel: str,
-        carts: list[DueCart],
-        now: float,
-        offsite: bool,
-        client: redis.Redis | None = None,
+        self, channel: str, carts: list[DueCart], now: float, offsite: bool
     ) -> list[DueCart]:
         if not carts:
             return []
+        keys, args = self._take_call(channel, carts, now, offsite)
+        taken = self._take(keys=keys, args=args)
+        return [carts[position - 1] for position in taken]
+
+    def _take_call(
+        self, channel: str, carts: list[DueCart], now: float, offsite: bool
+    ) -> tuple[list[str], list[Any]]:
+        """The take script's keys and arguments (see ``_TAKE``)."""
         args: list[Any] = [
             channel,
             repr(now),
@@ -512,8 +526,7 @@ class NudgeStore:
             self.keys.nudge_stats(),
             *(self.keys.nudge_state(cart.owner) for cart in carts),
         ]
-        taken = self._take(keys=keys, args=args, client=client or self.client)
-        return [carts[position - 1] for position in taken]
+        return keys, args
 
     def _document_key(self, owner: str) -> str:
         kind, _, name = owner.partition(":")

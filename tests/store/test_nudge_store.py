@@ -409,3 +409,34 @@ def test_a_claimed_cart_leaves_its_channel_index_only(writer, store, redis_conn,
     assert list(index(redis_conn, keys, "push")) == ["v:v1"]
     writer.write([rec("add_to_cart", "v1", 60, item_id="b")])
     assert list(index(redis_conn, keys, "email")) == ["v:v1"]
+
+
+# --- onsite chances ----------------------------------------------------------------------------
+def test_onsite_chances_are_recorded_once_per_cart_and_counted(store, redis_conn, keys):
+    """Queued by the page, written in one batch; the report's ``counts`` writes what its
+    process queued first. A cart counts once, whichever process (here store) writes it."""
+    from datetime import date
+
+    now = epoch(1800)
+    assert store.record_chance("v:v1", "onsite", epoch(0), False, now) is True
+    assert store.record_chance("v:v1", "onsite", epoch(0), False, now + 5) is False
+    assert store.record_chance("v:v2", "onsite", epoch(0), True, now) is True
+    other = NudgeStore(redis_conn, keys, store.settings)  # another worker, same carts
+    assert other.record_chance("v:v1", "onsite", epoch(0), False, now + 9) is True
+    counts = store.counts(date(2026, 3, 2), date(2026, 3, 2), ["onsite"])["onsite"]
+    other.counts(date(2026, 3, 2), date(2026, 3, 2), ["onsite"])
+    assert (counts["eligible"], counts["held_out"]) == (2, 1)
+    assert stats(redis_conn, keys) == {
+        f"{DAY0}|onsite|eligible": 2.0,
+        f"{DAY0}|onsite|held_out": 1.0,
+    }
+    assert float(state(redis_conn, keys, "v:v2")["onsite:holdout_at"]) == now
+
+
+def test_onsite_chances_load_the_script_when_redis_lost_it(store, redis_conn, keys):
+    from datetime import date
+
+    redis_conn.script_flush()  # as after a Redis restart
+    store.record_chance("v:v1", "onsite", epoch(0), False, epoch(1800))
+    counts = store.counts(date(2026, 3, 2), date(2026, 3, 2), ["onsite"])["onsite"]
+    assert counts["eligible"] == 1
