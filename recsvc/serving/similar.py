@@ -33,6 +33,20 @@ the cart item that contributed most to the ``lists`` part (``"goes with <item>"`
 each cart item's share as evidence; ``"goes with your cart"`` when no list had it. A cart
 of items the model does not know gets trending and popular items (``strategy:
 "popular"``).
+
+Add-ons are asked for on every page a nudged visitor sees, so three things keep them
+cheap, none changing the answer:
+
+- each worker remembers its recent answers by cart (``ADDONS``, ``addon_cache``);
+- the fold-in solves a small system against ``(YᵀY + λI)⁻¹`` computed once per model
+  (``cart_model``) instead of a full one per cart;
+- the search is skipped when it cannot change the top ``n``: an item found only by the
+  search scores ``(1 − LIST_WEIGHT) · foldin`` at most, so when the lists' ``n``-th best
+  score is above that for every allowed item outside them, the lists' top ``n`` is the
+  answer. Proving it checks only the few items whose norm lets them score that high
+  (``CartModel.scoring_at_least``), not the catalog. Where the search is skipped, the
+  fold-in part of a score comes from another BLAS call, so it may differ from before in
+  its last float32 bit (the items and their order do not, short of two scores that close).
 """
 
 from __future__ import annotations
@@ -42,7 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from recsvc.core.foldin import fold_in
+from recsvc.serving.addon_cache import AddonCache
+from recsvc.serving.cart_model import cart_model
 from recsvc.serving.holder import LoadedModel
 from recsvc.serving.recommend import (
     Recommender,
@@ -60,6 +75,10 @@ LIST_WEIGHT = 0.5
 WIDEN = 4
 # Each cart item weighs as this event type did in training.
 CART_EVENT = "add_to_cart"
+# This worker's cart add-ons by cart: a nudged visitor's cart asks again on every page.
+ADDONS = AddonCache()
+# Relative margin under the bar that still counts as reaching it (see _others_reach).
+BOUND_MARGIN = 1e-5
 
 
 class UnknownItem(LookupError):
@@ -141,15 +160,28 @@ class ListScores:
 
 
 def list_scores(model: LoadedModel, cart_rows: np.ndarray, mask: np.ndarray) -> ListScores:
-    """Candidates from the cart items' similar-items lists, with their summed scores."""
+    """Candidates from the cart items' similar-items lists, with their summed scores.
+
+    This runs per request: the distinct candidates come from one stable argsort rather
+    than ``np.unique`` (the same rows and inverse, at a fraction of its call overhead),
+    and a one-item cart whose list names each item once (the usual case) needs no sums."""
     listed = model.similar_items[cart_rows]  # (c, s)
-    scores = np.maximum(model.similar_scores[cart_rows], 0.0)
     valid = listed >= 0
     valid[valid] = mask[listed[valid]]
-    cart_of = np.broadcast_to(np.arange(len(cart_rows))[:, None], listed.shape)
-    rows, inverse = np.unique(listed[valid], return_inverse=True)
+    flat = listed[valid]
+    scores = np.maximum(model.similar_scores[cart_rows][valid], 0.0)
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    first = np.ones(len(ordered), bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    if len(cart_rows) == 1 and first.all():
+        sources = scores[order][:, None]
+        return ListScores(ordered.astype(np.int32), sources[:, 0], sources)
+    inverse = np.empty(len(flat), np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    rows = ordered[first]
     sources = np.zeros((len(rows), len(cart_rows)), np.float32)
-    np.add.at(sources, (inverse, cart_of[valid]), scores[valid])
+    np.add.at(sources, (inverse, np.nonzero(valid)[0]), scores)  # row: the cart item
     return ListScores(rows.astype(np.int32), sources.sum(axis=1), sources)
 
 
@@ -166,47 +198,111 @@ def cart_addons(
     must already leave the cart out."""
     lists = list_scores(model, cart_rows, mask)
     weight = float(model.manifest.get("weights", {}).get("events", {}).get(CART_EVENT, 1.0))
-    vector = fold_in(
-        model.item_factors,
-        model.gram,
-        cart_rows,
-        np.full(len(cart_rows), weight or 1.0, np.float32),
-        model.regularization,
-        model.alpha,
-    )
-    fold_rows, _ = model.index.search(vector, n * WIDEN, mask)
-
-    candidates = np.union1d(lists.rows, fold_rows).astype(np.int32)
-    blended = LIST_WEIGHT * _on(candidates, lists.rows, lists.scores / len(cart_rows))
-    foldin = model.item_factors[candidates] @ vector
-    blended += (1.0 - LIST_WEIGHT) * np.clip(foldin, 0.0, 1.0)
+    vector = cart_model(model).fold_in(model, cart_rows, weight or 1.0)
+    candidates, blended = _blended(model, lists, len(cart_rows), vector, n, mask)
     order = np.lexsort((candidates, -blended))[:n]  # best first, ties by row
-
-    position = {row: i for i, row in enumerate(lists.rows.tolist())}
+    cart_ids = [model.item_ids[row] for row in cart_rows.tolist()]
+    evidences = _evidence(lists, candidates[order], cart_ids)
     items = []
-    for row, score in zip(candidates[order].tolist(), blended[order].tolist(), strict=True):
-        evidence = []
-        at = position.get(row)
-        if at is not None and lists.scores[at] > 0:
-            parts = lists.sources[at] / lists.scores[at]
-            for source in np.argsort(-parts, kind="stable"):
-                if parts[source] > 0:
-                    evidence.append(
-                        {
-                            "item_id": model.item_ids[cart_rows[source]],
-                            "share": round(float(parts[source]), 3),
-                        }
-                    )
+    for row, score, evidence in zip(
+        candidates[order].tolist(), blended[order].tolist(), evidences, strict=True
+    ):
         reason = f"goes with {evidence[0]['item_id']}" if evidence else "goes with your cart"
         items.append(
             {
                 "item_id": model.item_ids[row],
-                "score": round(float(score), 6),
+                "score": round(score, 6),
                 "reason": reason,
                 "evidence": evidence,
             }
         )
     return items
+
+
+def _evidence(
+    lists: ListScores, rows: np.ndarray, cart_ids: list[str]
+) -> list[list[dict[str, Any]]]:
+    """For each of ``rows``: each cart item's share of its ``lists`` score, largest first
+    (none when no list had it). All rows at once: a few array operations, not a few per
+    row."""
+    if not len(lists.rows):
+        return [[] for _ in range(len(rows))]
+    at = np.searchsorted(lists.rows, rows).clip(max=len(lists.rows) - 1)
+    totals = lists.scores[at]
+    found = ((lists.rows[at] == rows) & (totals > 0)).tolist()
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows not found: left unused
+        parts = lists.sources[at] / totals[:, None]
+    ranked = np.argsort(-parts, axis=1, kind="stable").tolist()
+    return [
+        [
+            {"item_id": cart_ids[source], "share": round(shares[source], 3)}
+            for source in sources
+            if shares[source] > 0
+        ]
+        if listed
+        else []
+        for listed, shares, sources in zip(found, parts.tolist(), ranked, strict=True)
+    ]
+
+
+def _blended(
+    model: LoadedModel,
+    lists: ListScores,
+    cart_size: int,
+    vector: np.ndarray,
+    n: int,
+    mask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates (ascending rows) and their blended scores: the lists' alone when
+    no other item can reach the top ``n`` (``_others_reach``), else with the fold-in
+    search's ``WIDEN × n`` best."""
+    if 0 < n <= len(lists.rows):
+        blended = _blend(model, lists.rows, lists, cart_size, vector)
+        bar = float(np.partition(blended, len(blended) - n)[len(blended) - n])  # n-th best
+        if not _others_reach(model, vector, bar, lists.rows, mask):
+            return lists.rows, blended
+    fold_rows, _ = model.index.search(vector, n * WIDEN, mask)
+    candidates = np.union1d(lists.rows, fold_rows).astype(np.int32)
+    return candidates, _blend(model, candidates, lists, cart_size, vector)
+
+
+def _blend(
+    model: LoadedModel,
+    candidates: np.ndarray,
+    lists: ListScores,
+    cart_size: int,
+    vector: np.ndarray,
+) -> np.ndarray:
+    """``score = LIST_WEIGHT · lists + (1 − LIST_WEIGHT) · foldin`` of each candidate."""
+    if candidates is lists.rows:  # the lists' items alone
+        blended = LIST_WEIGHT * np.clip(lists.scores / cart_size, 0.0, 1.0).astype(np.float64)
+    else:
+        blended = LIST_WEIGHT * _on(candidates, lists.rows, lists.scores / cart_size)
+    foldin = model.item_factors[candidates] @ vector
+    blended += (1.0 - LIST_WEIGHT) * np.clip(foldin, 0.0, 1.0)
+    return blended
+
+
+def _others_reach(
+    model: LoadedModel, vector: np.ndarray, bar: float, listed: np.ndarray, mask: np.ndarray
+) -> bool:
+    """Whether an allowed item outside the lists (``listed``, ascending) could score
+    ``bar`` or more. Such an item scores ``(1 − LIST_WEIGHT) · clip(y·x, 0, 1)``, so only
+    one with ``y·x >= bar / (1 − LIST_WEIGHT)`` could: none when that is above 1, else
+    only among the few items long enough to (``CartModel.scoring_at_least``). True when
+    unsure: the caller then searches."""
+    bound = bar / (1.0 - LIST_WEIGHT)
+    if bound > 1.0:
+        return False
+    if bound <= 0.0:
+        return True
+    # A margin: the search scores items in other BLAS calls, which may round differently.
+    rows = cart_model(model).scoring_at_least(vector, bound * (1.0 - BOUND_MARGIN))
+    if rows is None:
+        return True
+    rows = rows[mask[rows]]
+    at = np.searchsorted(listed, rows).clip(max=len(listed) - 1)  # listed is not empty
+    return bool(np.any(listed[at] != rows))
 
 
 def _on(candidates: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -215,6 +311,16 @@ def _on(candidates: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> np.ndar
     out = np.zeros(len(candidates), np.float64)
     out[np.searchsorted(candidates, rows)] = np.clip(scores, 0.0, 1.0)
     return out
+
+
+def _addons(
+    model: LoadedModel, item_ids: list[str], leave_out: list[str], n: int
+) -> tuple[str, list[dict[str, Any]]]:
+    mask = allowed_mask(model, RecommendQuery(n=n), leave_out)
+    cart_rows = cart_rows_of(model, item_ids)
+    if cart_rows.size:
+        return "cart", cart_addons(model, cart_rows, n, mask)
+    return "popular", popular_items(model, n, mask, None)
 
 
 def cart_answer(
@@ -239,12 +345,8 @@ def cart_answer(
         state = recommender.read_visitor(visitor_id, None)
         if state is not None:
             leave_out.extend(owned(state.shared))
-    mask = allowed_mask(model, RecommendQuery(n=n), leave_out)
-    cart_rows = cart_rows_of(model, item_ids)
-    if cart_rows.size:
-        strategy, items = "cart", cart_addons(model, cart_rows, n, mask)
-    else:
-        strategy, items = "popular", popular_items(model, n, mask, None)
+    key = ADDONS.key(item_ids, leave_out, n)
+    strategy, items = ADDONS.get(model, key, lambda: _addons(model, item_ids, leave_out, n))
     return {
         "items": recommender.tiles(items) if with_tiles else items,
         "strategy": strategy,
