@@ -6,10 +6,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
+from werkzeug.datastructures import MultiDict
 
+from recsvc.api.json_response import json_response
+from recsvc.api.query_parser import QuickQueryParser, plain_int, single_values
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import format_timestamp
 from recsvc.schemas.banners import (
@@ -33,6 +36,31 @@ admin_blp = Blueprint(
 visitor_blp = Blueprint(
     "banners", __name__, url_prefix="/v1/visitors", description="Banners for a visitor."
 )
+
+_QUERY_NAMES = frozenset({"placement", "n"})
+
+
+def quick_banners_query(args: MultiDict[str, str]) -> dict[str, Any] | None:
+    """What ``VisitorBannersQuerySchema`` loads from a plainly written valid query (its
+    ``n`` default included); None for anything else, which the schema then answers."""
+    values = single_values(args, _QUERY_NAMES)
+    if values is None:
+        return None
+    parsed: dict[str, Any] = {"n": 1}
+    if "n" in values:
+        n = plain_int(values["n"], 1, 20)
+        if n is None:
+            return None
+        parsed["n"] = n
+    if "placement" in values:
+        if not is_valid_id(values["placement"]):
+            return None
+        parsed["placement"] = values["placement"]
+    return parsed
+
+
+# The storefront asks on every page: its usual query skips the schema (recsvc.api.query_parser).
+visitor_blp.ARGUMENTS_PARSER = QuickQueryParser(VisitorBannersQuerySchema, quick_banners_query)
 
 BANNER_EXAMPLE = {
     "id": "b-cart-rescue",
@@ -162,4 +190,5 @@ def get_visitor_banners(visitor_id: str, n: int = 1, placement: str | None = Non
     ``"fallback": "unavailable"``.
     """
     answer = services().banner_service.for_visitor(checked_visitor_id(visitor_id), placement, n)
-    return jsonify(answer)
+    # Built to VisitorBannersSchema's shape already: no marshmallow dump (every page asks).
+    return json_response(answer)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from recsvc.api.analytics import day_range
+from recsvc.api.json_response import json_response
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
 from recsvc.core.nudge_report import nudge_report
@@ -46,7 +47,7 @@ def get_visitor_nudges(visitor_id: str) -> Response:
         svc.recommender, svc.nudges, checked_visitor_id(visitor_id), svc.clock.now()
     )
     # Already the documented shape: returned without marshmallow's dump (every page asks).
-    return jsonify(answer)
+    return json_response(answer)
 
 
 @blp.route("/nudges/claim", methods=["POST"])

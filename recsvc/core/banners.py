@@ -19,7 +19,7 @@ banner promotes (the caller supplies the affinity: model vectors or the profile)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,16 +102,25 @@ def choose(
     return decision
 
 
-def profile_affinity(visitor: Visitor) -> Affinity:
+# A banner's promoted items and categories, as sets (``promoted_sets``).
+PromotedSets = tuple[frozenset[str], frozenset[str]]
+
+
+def profile_affinity(
+    visitor: Visitor, promoted_of: Mapping[str, PromotedSets] | None = None
+) -> Affinity:
     """Affinity from the profile alone: the share (0 to 1) of the visitor's recent items
-    that are promoted, or in a promoted category."""
+    that are promoted, or in a promoted category. ``promoted_of`` (banner id ->
+    ``promoted_sets``) spares a caller holding the banners working them out per visitor."""
     recent = list(zip(visitor.recent_items, visitor.recent_categories, strict=False))
 
     def score(banner: dict[str, Any]) -> float:
         if not recent:
             return 0.0
-        promotes = promoted(banner)
-        items, categories = set(promotes["items"]), set(promotes["categories"])
+        if promoted_of is None:
+            items, categories = promoted_sets(banner)
+        else:
+            items, categories = promoted_of[banner["id"]]
         hits = sum(1 for item, category in recent if item in items or category in categories)
         return hits / len(recent)
 
@@ -125,3 +134,9 @@ def promoted(banner: dict[str, Any]) -> dict[str, list[str]]:
         "items": list(promotes.get("items") or []),
         "categories": list(promotes.get("categories") or banner["rules"].get("categories") or []),
     }
+
+
+def promoted_sets(banner: dict[str, Any]) -> PromotedSets:
+    """``promoted`` as sets of items and categories."""
+    promotes = promoted(banner)
+    return frozenset(promotes["items"]), frozenset(promotes["categories"])

@@ -242,8 +242,14 @@ def impressions_today(
     visitor: dict[str, Any], banner_id: str, now: float, settings: Settings
 ) -> int:
     """Impressions of ``banner_id`` this visitor had on the store-local day of ``now``."""
+    return impressions_on(visitor, banner_id, banner_day(now, settings))
+
+
+def impressions_on(visitor: dict[str, Any], banner_id: str, day: str) -> int:
+    """Impressions of ``banner_id`` this visitor had on ``day`` (``banner_day``): for a
+    caller checking several banners at one moment, which works the day out once."""
     last_day, count = (visitor.get("banner_impressions") or {}).get(banner_id, (None, 0))
-    return count if last_day == banner_day(now, settings) else 0
+    return count if last_day == day else 0
 
 
 def _remember_item(

@@ -27,7 +27,7 @@ from recsvc.clock import Clock
 from recsvc.core import banners as banner_rules
 from recsvc.core.events import format_timestamp
 from recsvc.core.journey import SEGMENTS
-from recsvc.core.profile import impressions_today
+from recsvc.core.profile import banner_day, impressions_on
 from recsvc.core.targeting import visitor_from_profile
 from recsvc.redis_client import UNAVAILABLE_ERRORS
 from recsvc.serving.holder import LoadedModel
@@ -68,12 +68,30 @@ class VersionedCache(Generic[T]):
 
 @dataclass
 class BannerSet:
+    """The banners a worker holds, with what each request would otherwise work out again:
+    experiment variants (over all banners), the banners of each placement, and what each
+    banner promotes."""
+
     banners: list[dict[str, Any]] = field(default_factory=list)
     variants: dict[str, list[str]] = field(default_factory=dict)
+    by_placement: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    promoted: dict[str, banner_rules.PromotedSets] = field(default_factory=dict)
 
     @classmethod
     def of(cls, banners: list[dict[str, Any]]) -> BannerSet:
-        return cls(banners, banner_rules.experiment_variants(banners))
+        by_placement: dict[str, list[dict[str, Any]]] = {}
+        for banner in banners:
+            by_placement.setdefault(banner["placement"], []).append(banner)
+        return cls(
+            banners,
+            banner_rules.experiment_variants(banners),
+            by_placement,
+            {banner["id"]: banner_rules.promoted_sets(banner) for banner in banners},
+        )
+
+    def at(self, placement: str | None) -> list[dict[str, Any]]:
+        """The banners of ``placement`` (all of them for None), in the stored order."""
+        return self.banners if placement is None else self.by_placement.get(placement, [])
 
 
 class BannerService:
@@ -99,6 +117,13 @@ class BannerService:
         # (banners, model, catalog) -> banner id rows and the banners' target vectors.
         self._targets: tuple[Any, Any] = (None, None)
 
+    def preload(self) -> None:
+        """Load the banners and the catalog's categories now: gunicorn's master can call it
+        before each fork (as it preloads the model), so a new worker's first requests do
+        not read the whole catalog."""
+        self.banners.get()
+        self.categories.get()
+
     def for_visitor(self, visitor_id: str, placement: str | None, n: int) -> dict[str, Any]:
         model = self.recommender.holder.current()
         banner_set, categories = self.banners.get(), self.categories.get()
@@ -111,13 +136,15 @@ class BannerService:
         if state is not None and state.vector is not None and model is not None:
             affinity = self._model_affinity(model, banner_set, state.vector)
         else:
-            affinity = banner_rules.profile_affinity(visitor)
+            affinity = banner_rules.profile_affinity(visitor, banner_set.promoted)
+        today = banner_day(now, self.settings)
         decision = banner_rules.choose(
-            banner_set.banners,
+            # Only this placement's banners: choose skips the others anyway.
+            banner_set.at(placement),
             visitor,
             placement,
             n,
-            lambda banner_id: impressions_today(doc, banner_id, now, self.settings) if doc else 0,
+            lambda banner_id: impressions_on(doc, banner_id, today) if doc else 0,
             affinity,
             banner_set.variants,
         )

@@ -3,7 +3,7 @@
 from collections import Counter
 from collections import Counter as Tally
 
-from recsvc.core.banners import assigned_variant, choose, profile_affinity
+from recsvc.core.banners import assigned_variant, choose, profile_affinity, promoted_sets
 from recsvc.core.targeting import Visitor
 
 
@@ -104,3 +104,18 @@ def test_profile_affinity_counts_each_recent_item_once():
     both = banner("both", promotes={"items": ["i1"], "categories": ["shoes"]})
     assert profile_affinity(me)(both) == 0.75
     assert profile_affinity(visitor(recent_items=(), recent_categories=()))(both) == 0.0
+
+
+def test_profile_affinity_from_promoted_sets_worked_out_beforehand():
+    me = visitor()
+    banners = [
+        banner("both", promotes={"items": ["i1"], "categories": ["shoes"]}),
+        banner("targeted", rules={"categories": ["bags"]}),
+        banner("nothing"),
+    ]
+    held = {b["id"]: promoted_sets(b) for b in banners}
+    assert (
+        [profile_affinity(me, held)(b) for b in banners]
+        == [profile_affinity(me)(b) for b in banners]
+        == [0.75, 0.25, 0.0]
+    )

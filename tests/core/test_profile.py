@@ -1,7 +1,15 @@
 from datetime import UTC, datetime
 
 from recsvc.core.events import format_timestamp
-from recsvc.core.profile import apply_event, merge_shared, new_visitor, show_profile
+from recsvc.core.profile import (
+    apply_event,
+    banner_day,
+    impressions_on,
+    impressions_today,
+    merge_shared,
+    new_visitor,
+    show_profile,
+)
 from recsvc.settings import Settings
 
 S = Settings()
@@ -186,3 +194,14 @@ def test_timed_segments_enter_when_time_made_them_and_leave_on_the_next_change()
         ("churn_risk", "enter", T0 + 71 * MIN + 30 * DAY),
         ("churn_risk", "leave", T0 + 41 * DAY),
     ]
+
+
+def test_banner_impressions_count_on_the_store_local_day():
+    visitor = new_visitor("v1", T0)
+    for at in (T0, T0 + MIN):
+        impression = rec("banner_impression", at, properties={"banner_id": "b1"})
+        apply_event(visitor, visitor["shared"], impression, S)
+    today = banner_day(T0, S)
+    assert impressions_on(visitor, "b1", today) == impressions_today(visitor, "b1", T0, S) == 2
+    assert impressions_on(visitor, "b2", today) == 0
+    assert impressions_today(visitor, "b1", T0 + DAY, S) == 0  # the next day starts afresh

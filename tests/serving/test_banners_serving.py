@@ -62,3 +62,26 @@ def test_redis_down_targets_a_new_visitor_from_memory(served, cut_redis):
         assert body["fallback"] == "unavailable"
         assert [b["id"] for b in body["banners"]] == ["welcome"]
     restore()
+
+
+def test_a_banner_set_holds_each_placements_banners_in_stored_order():
+    from recsvc.serving.banners import BannerSet
+
+    stored = [
+        {"id": "a", "placement": "home", "rules": {}},
+        {"id": "b", "placement": "cart", "rules": {"categories": ["socks"]}},
+        {"id": "c", "placement": "home", "rules": {}, "promotes": {"items": ["i1"]}},
+    ]
+    held = BannerSet.of(stored)
+    assert [b["id"] for b in held.at("home")] == ["a", "c"]
+    assert held.at("checkout") == [] and held.at(None) == stored
+    assert held.promoted["b"] == (frozenset(), frozenset({"socks"}))
+    assert held.promoted["c"] == (frozenset({"i1"}), frozenset())
+
+
+def test_preload_reads_the_banners_and_categories_before_any_request(app, client):
+    create(client, "early")
+    service = app.extensions["recsvc"].banner_service
+    service.preload()
+    assert [b["id"] for b in service.banners.value.banners] == ["early"]
+    assert service.banners.held_version >= 1
