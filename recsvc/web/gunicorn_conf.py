@@ -46,10 +46,12 @@ errorlog = "-"
 
 
 def pre_fork(server, worker) -> None:
-    """In the master, before each worker is forked: bring the held model up to date, so
-    the worker starts serving it at once (recycled workers included)."""
-    app = server.app.wsgi()
-    app.extensions["recsvc"].holder.preload()
+    """In the master, before each worker is forked: bring the held model, banners and
+    catalog categories up to date, so the worker starts serving them at once (recycled
+    workers included) instead of each reading the whole catalog again."""
+    services = server.app.wsgi().extensions["recsvc"]
+    services.holder.preload()
+    services.banner_service.preload()
 
 
 def post_fork(server, worker) -> None:
