@@ -5,7 +5,9 @@ for a batch of one (the formulas of :mod:`training.sessions`; a test holds them 
 but gathers the session's rows straight from the CSR arrays with numpy: the batch path
 builds a dozen scipy matrices per part, whose fixed cost (about 0.1 ms each) made one
 session take 5 ms on RetailRocket. Each sparse part becomes a list of (item, value)
-entries, summed into one dense vector over the catalog, then filtered and cut to the top.
+entries, summed in one pass over the catalog; the top is then chosen among the items
+scored and the most popular others (every other item scores only its popularity
+tiebreak), not over the whole catalog.
 
 :func:`explain_session` splits a recommended item's score over the session's items for
 the parts that are sums over them (rules, walk, item-kNN, the session's own items), as
@@ -76,28 +78,57 @@ def recommend_session(
     """
     config = model.config
     items = np.asarray(items, dtype=np.int64)[-config.max_history :]
-    total = (np.float32(config.popularity_tiebreak) * model.popularity).astype(np.float32)
+    allowed = np.ones(model.n_items, bool) if allowed is None else allowed.copy()
+    if len(items) and config.exclude_current:
+        allowed[items[-1]] = False
+    if len(items) and config.als is not None and config.als.weight:  # dense: the batch path
+        scores = score_sessions(model, SessionBatch(items, np.array([0, len(items)])))
+        scores[0, ~allowed] = -np.inf
+        ids, values = top_k(scores, k)
+        return SessionRecommendation(ids[0], values[0])
     factors: dict[str, float] = {}
+    all_cols, all_values = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     if len(items):
-        if config.als is not None and config.als.weight:  # dense: the batch path
-            total = score_sessions(model, SessionBatch(items, np.array([0, len(items)])))[0]
-        else:
-            all_cols, all_values = [], []
-            for name, (cols, values) in _part_entries(model, items):
-                factors[name] = _factor(model, cols, values, getattr(config, name).weight)
-                all_cols.append(cols)
-                all_values.append(values * np.float32(factors[name]))
-            if all_cols:  # one pass over the catalog for all parts together
-                summed = np.bincount(
-                    np.concatenate(all_cols), np.concatenate(all_values), model.n_items
-                )
-                total += summed.astype(np.float32)
-        if config.exclude_current:
-            total[items[-1]] = -np.inf
-    if allowed is not None:
-        total = np.where(allowed, total, np.float32(-np.inf))
-    ids, scores = top_k(total[None, :], k)
-    return SessionRecommendation(ids[0], scores[0], factors)
+        for name, (cols, values) in _part_entries(model, items):
+            factors[name] = _factor(model, cols, values, getattr(config, name).weight)
+            all_cols.append(cols)
+            all_values.append(values * np.float32(factors[name]))
+    # One pass over the catalog for all parts together; then only the items scored.
+    summed = np.bincount(np.concatenate(all_cols), np.concatenate(all_values), model.n_items)
+    rows = np.flatnonzero(summed)
+    tiebreak = np.float32(config.popularity_tiebreak) * model.popularity[rows]
+    values = tiebreak + summed[rows].astype(np.float32)
+    return _best_of(model, rows, values, k, allowed, factors)
+
+
+def _best_of(
+    model: SessionModel,
+    rows: np.ndarray,
+    values: np.ndarray,
+    k: int,
+    allowed: np.ndarray,
+    factors: dict[str, float],
+) -> SessionRecommendation:
+    """The best ``k`` allowed items among ``rows`` (scored ``values``) and all the others,
+    which score only their popularity tiebreak, so only the first ``k`` allowed of them in
+    tiebreak order can rank; equal scores by item row, as :func:`top_k` lists them."""
+    keep = allowed[rows]
+    rows, values = rows[keep], values[keep]
+    scored = np.zeros(model.n_items, bool)
+    scored[rows] = True
+    order = model.tiebreak_order
+    for head in (order[: 4 * k + len(rows) + 16], order):  # look further only if needed
+        others = head[allowed[head] & ~scored[head]][:k]
+        if len(others) == k or len(head) == len(order):
+            break
+    tiebreak = np.float32(model.config.popularity_tiebreak) * model.popularity[others]
+    rows = np.concatenate([rows, others])
+    values = np.concatenate([values, tiebreak.astype(np.float32)])
+    best = np.lexsort((rows, -values))[:k]
+    ids = np.full(k, -1, np.int32)
+    scores = np.full(k, -np.inf, np.float32)
+    ids[: len(best)], scores[: len(best)] = rows[best], values[best]
+    return SessionRecommendation(ids, scores, factors)
 
 
 def _factor(model: SessionModel, cols: np.ndarray, values: np.ndarray, weight: float) -> float:

@@ -57,6 +57,7 @@ from __future__ import annotations
 import time as clock
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -695,6 +696,13 @@ class SessionModel:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    @cached_property
+    def tiebreak_order(self) -> np.ndarray:
+        """Item rows by descending popularity tiebreak, equal ones by row: how the items
+        no part scores rank (``training.session_query``)."""
+        tiebreak = np.float32(self.config.popularity_tiebreak) * self.popularity
+        return np.argsort(-tiebreak, kind="stable").astype(np.int32)
 
 
 def fit_session_model(

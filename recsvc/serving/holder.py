@@ -159,7 +159,9 @@ def _session_model(side: ItemSide) -> SessionModel | None:
     if not side.session or not described:
         return None
     config = config_from_dict(described["config"])
-    return session_model_from_arrays(config, np.asarray(side.item_ids), side.session)
+    model = session_model_from_arrays(config, np.asarray(side.item_ids), side.session)
+    model.tiebreak_order  # noqa: B018 - computed here, in gunicorn's master, not per worker
+    return model
 
 
 class ModelHolder:
