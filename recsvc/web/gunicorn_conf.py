@@ -6,6 +6,7 @@ Each default is here with its reason; ``RECSVC_BIND``, ``RECSVC_WORKERS``,
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -52,6 +53,11 @@ def pre_fork(server, worker) -> None:
     services = server.app.wsgi().extensions["recsvc"]
     services.holder.preload()
     services.banner_service.preload()
+    # What the master holds now (the model's id maps, tiles, banners) is never freed: out
+    # of the collector's sight, a worker's collections do not write to those objects'
+    # pages, which would copy them into the worker (Python's gc.freeze, for pre-fork
+    # servers).
+    gc.freeze()
 
 
 def post_fork(server, worker) -> None:
