@@ -22,7 +22,8 @@ requests queue):
 - ``cart``: ``POST /v1/recommendations/cart`` with two such items (add-ons);
 
 then ``noop_cw``, ``known_cw`` and ``session_cw`` for half as long at one request in
-flight per worker thread (the latency of a request that waits for nobody), and, from a
+flight per worker thread, at most one per core (the latency of a request that waits for
+nobody), and, from a
 second server with ``RECSVC_ANONYMOUS_STRATEGY=foldin``, ``noop_f`` and ``foldin`` at
 ``--concurrency`` and ``foldin_cw``.
 
@@ -417,6 +418,12 @@ def run_phases(
     return results, restarts
 
 
+def in_flight(workers: int, threads: int) -> int:
+    """Requests in flight for the unqueued latency phases: one per worker thread, at most
+    one per core (more would queue for the CPU instead)."""
+    return min(workers * threads, os.cpu_count() or 1)
+
+
 def measure_config(
     redis_url: str,
     namespace: str,
@@ -445,7 +452,7 @@ def measure_config(
         }
         results, restarts = run_phases(port, phases, args.concurrency, args.seconds, master)
         unqueued = {f"{name}_cw": phases[name] for name in ("noop", "known", "session")}
-        more = run_phases(port, unqueued, workers * threads, args.seconds / 2, master)
+        more = run_phases(port, unqueued, in_flight(workers, threads), args.seconds / 2, master)
         results.update(more[0])
         restarts.update(more[1])
         # A worker recycled by max_requests holds no model until its first recommendation:
@@ -459,7 +466,7 @@ def measure_config(
         wait_for_version(port, version)
         foldin = {"noop_f": noop, "foldin": anonymous, "foldin_cw": anonymous}
         for name, make in foldin.items():
-            concurrency = workers * threads if name.endswith("_cw") else args.concurrency
+            concurrency = in_flight(workers, threads) if name.endswith("_cw") else args.concurrency
             more = run_phases(port, {name: make}, concurrency, args.seconds / 2, master)
             results.update(more[0])
             restarts.update(more[1])
