@@ -146,12 +146,13 @@ def _factor(model: SessionModel, cols: np.ndarray, values: np.ndarray, weight: f
 def _part_entries(model: SessionModel, items: np.ndarray):
     """Each sparse part in use, with its (item, value) entries for the session."""
     config = model.config
+    session = _Session(items)
     scorers = {
-        "transitions": lambda p: _gather(model.transitions, *_weights(items, p.history_decay)),
-        "walk": lambda p: _walk(model.walk, _weights(items, p.history_decay), p.hops),
-        "item_knn": lambda p: _gather(model.item_similarity, *_weights(items, p.history_decay)),
-        "session_knn": lambda p: _session_knn(model, items, p),
-        "recent": lambda p: _weights(items, p.history_decay),
+        "transitions": lambda p: _gather(model.transitions, *session.weights(p.history_decay)),
+        "walk": lambda p: _walk(model.walk, session.weights(p.history_decay), p.hops),
+        "item_knn": lambda p: _gather(model.item_similarity, *session.weights(p.history_decay)),
+        "session_knn": lambda p: _session_knn(model, session, p),
+        "recent": lambda p: session.weights(p.history_decay),
     }
     for name, score in scorers.items():
         params = getattr(config, name)
@@ -159,15 +160,26 @@ def _part_entries(model: SessionModel, items: np.ndarray):
             yield name, score(params)
 
 
-def _weights(items: np.ndarray, decay: float) -> Entries:
-    """The session's distinct items and their recency weights ``Σ decay^(n − p)`` (as
-    :meth:`SessionBatch.weights`); zero weights dropped."""
-    age = (len(items) - 1 - np.arange(len(items))).astype(np.float32)
-    weights = np.power(np.float32(decay), age)
-    rows, inverse = np.unique(items, return_inverse=True)
-    summed = np.bincount(inverse, weights, minlength=len(rows)).astype(np.float32)
-    keep = summed != 0
-    return rows[keep], summed[keep]
+class _Session:
+    """A session's items, their distinct rows found once and their recency weights per
+    decay (parts with the same decay share them)."""
+
+    def __init__(self, items: np.ndarray) -> None:
+        self.items = items
+        self.rows, self._inverse = np.unique(items, return_inverse=True)
+        self._age = (len(items) - 1 - np.arange(len(items))).astype(np.float32)
+        self._weights: dict[float, Entries] = {}
+
+    def weights(self, decay: float) -> Entries:
+        """The distinct items and their weights ``Σ decay^(n − p)`` (as
+        :meth:`SessionBatch.weights`), zero weights dropped."""
+        if decay not in self._weights:
+            weights = np.power(np.float32(decay), self._age)
+            summed = np.bincount(self._inverse, weights, minlength=len(self.rows))
+            summed = summed.astype(np.float32)
+            keep = summed != 0
+            self._weights[decay] = self.rows[keep], summed[keep]
+        return self._weights[decay]
 
 
 def _row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,9 +210,9 @@ def _walk(walk: sp.csr_matrix, start: Entries, hops: int) -> Entries:
     return entries
 
 
-def _session_knn(model: SessionModel, items: np.ndarray, params: SessionKNNParams) -> Entries:
+def _session_knn(model: SessionModel, session: _Session, params: SessionKNNParams) -> Entries:
     """Session-kNN (with STAN's position decay and idf when set) as entries."""
-    rows, weights = _weights(items, params.history_decay)
+    rows, weights = session.weights(params.history_decay)
     if params.idf_power:
         weights = weights * model.item_idf[rows] ** np.float32(params.idf_power)
     sessions, similarity = _summed(_gather(model.item_sessions, rows, weights))
@@ -209,7 +221,7 @@ def _session_knn(model: SessionModel, items: np.ndarray, params: SessionKNNParam
     best = np.lexsort((sessions, -similarity))[: params.neighbours]
     sessions, similarity = sessions[best], similarity[best]
     if params.position_decay:
-        cols, values = _positional(model, items, sessions, similarity, params)
+        cols, values = _positional(model, session.items, sessions, similarity, params)
     else:
         cols, values = _gather(model.session_items, sessions, similarity)
     if params.idf_boost:
@@ -286,13 +298,14 @@ def explain_session(
     """
     items = np.asarray(items, dtype=np.int64)[-model.config.max_history :]
     targets = np.asarray(recommended, dtype=np.int64)
-    distinct = np.unique(items)
+    session = _Session(items)
+    distinct = session.rows
     contribution = np.zeros((len(distinct), len(targets)), np.float64)
     for name, factor in factors.items():
         params = getattr(model.config, name)
         if name == "session_knn":
             continue
-        rows, weights = _weights(items, params.history_decay)
+        rows, weights = session.weights(params.history_decay)
         matrix = _explained_values(model, name, rows, targets, getattr(params, "hops", 1))
         contribution[np.searchsorted(distinct, rows)] += factor * weights[:, None] * matrix
     return _top_shares(distinct, contribution, top)
