@@ -28,6 +28,7 @@ from training.sessions import (
     SessionBatch,
     SessionKNNParams,
     SessionModel,
+    row_entries,
     score_sessions,
 )
 
@@ -182,19 +183,9 @@ class _Session:
         return self._weights[decay]
 
 
-def _row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every stored entry of ``matrix[rows]``: the position in ``rows`` it belongs to and
-    its index into ``matrix.indices`` and ``matrix.data``."""
-    starts = matrix.indptr[rows]
-    counts = matrix.indptr[rows + 1] - starts
-    owner = np.repeat(np.arange(len(rows)), counts)
-    first = np.cumsum(counts) - counts
-    return owner, starts[owner] + np.arange(counts.sum()) - first[owner]
-
-
 def _gather(matrix: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> Entries:
     """``Σ_r weights[r] · matrix[rows[r]]`` as unsummed (column, value) entries."""
-    owner, index = _row_entries(matrix, rows)
+    owner, index = row_entries(matrix, rows)
     return matrix.indices[index].astype(np.int64), matrix.data[index] * weights[owner]
 
 
@@ -239,7 +230,7 @@ def _positional(
     """STAN's λ3 over the neighbours' items: ``sim(n) exp(−|pos_n(j) − pos_n(a)| / λ3)``,
     ``a`` the newest session item that neighbour ``n`` holds."""
     positions = model.session_positions
-    owner, index = _row_entries(positions, sessions)
+    owner, index = row_entries(positions, sessions)
     cols = positions.indices[index].astype(np.int64)
     position = positions.data[index].astype(np.float32)
     # Each neighbour's anchor: its entry whose item came latest in the session.
@@ -326,7 +317,7 @@ def _explained_values(
     owner = np.arange(len(rows))
     frontier, mass = rows, np.ones(len(rows), np.float32)
     for _ in range(hops - 1):
-        step_owner, index = _row_entries(model.walk, frontier)
+        step_owner, index = row_entries(model.walk, frontier)
         keys = owner[step_owner] * model.n_items + model.walk.indices[index]
         keys, inverse = np.unique(keys, return_inverse=True)
         mass = np.bincount(inverse, mass[step_owner] * model.walk.data[index], len(keys))
@@ -338,7 +329,7 @@ def _explained_values(
 
 def _values_at(matrix: sp.csr_matrix, rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``matrix[rows][:, targets]`` as a dense float64 array, without scipy indexing."""
-    owner, index = _row_entries(matrix, rows)
+    owner, index = row_entries(matrix, rows)
     cols = matrix.indices[index]
     order = np.argsort(targets)
     ranked = targets[order]

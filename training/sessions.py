@@ -247,13 +247,27 @@ def _from_sorted_events(
     return _order_by_start(grouped)
 
 
+def ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For groups ``g`` of ``counts[g]`` consecutive indices from ``starts[g]``: the group
+    and the index of every element, groups in order."""
+    group = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts
+    return group, starts[group] + np.arange(counts.sum()) - first[group]
+
+
+def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored entry of ``matrix[rows]``: the position in ``rows`` it belongs to and
+    its index into ``matrix.indices`` and ``matrix.data``."""
+    starts = matrix.indptr[rows]
+    return ragged(starts, matrix.indptr[rows + 1] - starts)
+
+
 def _order_by_start(sessions: Sessions) -> Sessions:
     """The same sessions, ordered by start time (session-kNN samples the most recent)."""
     order = np.lexsort((sessions.visitor, sessions.starts))
     lengths = sessions.lengths[order]
     starts = sessions.offsets[:-1][order]
-    events = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    events += np.arange(len(events))
+    _, events = ragged(starts, lengths)
     return Sessions(
         item=sessions.item[events],
         time=sessions.time[events],
@@ -478,7 +492,7 @@ def next_item_cases(sessions: Sessions, max_history: int) -> tuple[SessionBatch,
     start = np.maximum(session_start, target_at - max_history)
     lengths = target_at - start
     offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    index = np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1])
+    _, index = ragged(start, lengths)
     return SessionBatch(sessions.item[index], offsets), sessions.item[target_at]
 
 
@@ -871,14 +885,6 @@ def _session_positions(sessions: Sessions, n_items: int) -> sp.csr_matrix:
     )
 
 
-def _ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For groups ``g`` of ``counts[g]`` consecutive indices from ``starts[g]``: the group
-    and the index of every element, groups in order."""
-    group = np.repeat(np.arange(len(counts)), counts)
-    first = np.cumsum(counts) - counts
-    return group, starts[group] + np.arange(counts.sum()) - first[group]
-
-
 def _fit_session_index(
     model: SessionModel, session_items: sp.csr_matrix, train: Sessions, params: SessionKNNParams
 ) -> None:
@@ -1057,15 +1063,14 @@ def _positional_scores(
     positions = model.session_positions
     row, neighbour, sim = similarity.row, similarity.col, similarity.data
     # Anchor: every (pair, query item) looked up; the newest hit of each pair.
-    pair, event = _ragged(batch.offsets[row], np.diff(batch.offsets)[row])
+    pair, event = ragged(batch.offsets[row], np.diff(batch.offsets)[row])
     found = np.asarray(positions[neighbour[pair], batch.item[event]]).ravel()
     hit = np.flatnonzero(found)
     newest = hit[np.r_[pair[hit][1:] != pair[hit][:-1], True]]
     anchor = np.zeros(len(row), dtype=np.float32)
     anchor[pair[newest]] = found[newest]
     # Expand each pair over its neighbour's items.
-    starts = positions.indptr[neighbour]
-    owner, entry = _ragged(starts, positions.indptr[neighbour + 1] - starts)
+    owner, entry = row_entries(positions, neighbour)
     distance = positions.data[entry].astype(np.float32) - anchor[owner]
     weight = np.exp(-np.abs(distance) / np.float32(params.position_decay))
     weight = np.where(distance < 0, weight * np.float32(params.backward), weight)
