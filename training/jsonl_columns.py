@@ -39,8 +39,8 @@ _HASH_PROBE = "recsvc training.jsonl_columns"
 
 
 @dataclass
-class FileColumns:
-    """One log file's records as columns, before the files are merged.
+class LineCounts:
+    """What a read kept and dropped, line by line: of one file, or of a whole log.
 
     Attributes
     ----------
@@ -53,6 +53,33 @@ class FileColumns:
         and records without ``item_id``: the loader's drops.
     malformed_examples : list of str
         Up to :data:`MAX_EXAMPLES` ``file:line`` of malformed lines.
+    """
+
+    lines: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    bad_records: int = 0
+    no_item: int = 0
+    malformed_examples: list[str] = field(default_factory=list)
+
+    def add(self, other: LineCounts) -> None:
+        """Count ``other``'s lines in too (examples up to :data:`MAX_EXAMPLES`)."""
+        self.lines += other.lines
+        self.malformed += other.malformed
+        self.duplicates += other.duplicates
+        self.bad_records += other.bad_records
+        self.no_item += other.no_item
+        room = MAX_EXAMPLES - len(self.malformed_examples)
+        self.malformed_examples.extend(other.malformed_examples[:room])
+
+
+@dataclass
+class FileColumns(LineCounts):
+    """One log file's records as columns, before the files are merged, with its
+    :class:`LineCounts`.
+
+    Attributes
+    ----------
     ids : tuple of three lists
         The ``id`` (any JSON value, as the reader) of each record kept (in file order,
         aligned with the columns), bad, and without item; empty once packed.
@@ -69,12 +96,6 @@ class FileColumns:
         The ``user_id`` where it is text; ``None`` when not asked for.
     """
 
-    lines: int = 0
-    malformed: int = 0
-    duplicates: int = 0
-    bad_records: int = 0
-    no_item: int = 0
-    malformed_examples: list[str] = field(default_factory=list)
     ids: tuple[list[Any], list[Any], list[Any]] = field(default_factory=lambda: ([], [], []))
     hashes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     packed_ids: bytes | None = None
@@ -86,8 +107,8 @@ class FileColumns:
     user: list[str | None] | None = None
 
 
-@dataclass
-class LogColumns:
+@dataclass(kw_only=True)
+class LogColumns(LineCounts):
     """A whole log merged: the kept records' columns and every count.
 
     ``visitor``, ``item`` and ``time`` are ``U`` text; ``event`` is ``S`` when every
@@ -100,12 +121,6 @@ class LogColumns:
     time: np.ndarray
     event: np.ndarray
     user: list[str | None] | None
-    lines: int = 0
-    malformed: int = 0
-    duplicates: int = 0
-    bad_records: int = 0
-    no_item: int = 0
-    malformed_examples: list[str] = field(default_factory=list)
 
 
 def read_log_columns(
@@ -316,13 +331,7 @@ def merge(parts: list[FileColumns], users: bool = False) -> LogColumns:
         user=None,
     )
     for part in parts:
-        out.lines += part.lines
-        out.malformed += part.malformed
-        out.duplicates += part.duplicates
-        out.bad_records += part.bad_records
-        out.no_item += part.no_item
-        room = MAX_EXAMPLES - len(out.malformed_examples)
-        out.malformed_examples.extend(part.malformed_examples[:room])
+        out.add(part)
     if users:
         out.user = [user for part in parts for user in part.user or ()]
     return out
