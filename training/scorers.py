@@ -77,6 +77,43 @@ def top_k(
     return ids, values
 
 
+def top_k_shared(
+    item_scores: np.ndarray, rows: int, k: int, exclude: sp.csr_matrix | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` for ``rows`` rows that all have the scores ``item_scores``.
+
+    The items are ranked once; a row can lose at most its excluded items from the head
+    of that ranking, so only the first ``k`` plus the longest exclusion are looked at,
+    instead of a dense ``(rows, n_items)`` block per batch. Same result as
+    ``top_k(np.tile(item_scores, (rows, 1)), k, exclude)``, ties by item id included.
+    """
+    n_items = len(item_scores)
+    ranking = np.argsort(-item_scores, kind="stable")  # equal scores by item id
+    counts = np.zeros(rows, np.int64) if exclude is None else np.diff(exclude.indptr)
+    head = ranking[: min(k + int(counts.max(initial=0)), n_items)]
+    ids = np.full((rows, k), -1, dtype=np.int32)
+    values = np.full((rows, k), -np.inf, dtype=np.float32)
+    if not len(head):
+        return ids, values
+    rank = np.full(n_items, len(head), dtype=np.int64)
+    rank[head] = np.arange(len(head))
+    for start in range(0, rows, max(1, BLOCK_FLOATS // len(head))):
+        block = slice(start, min(start + max(1, BLOCK_FLOATS // len(head)), rows))
+        hidden = np.zeros((block.stop - block.start, len(head)), dtype=bool)
+        if exclude is not None:
+            chunk = exclude[block]
+            at = rank[chunk.indices]
+            row_of = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
+            hidden[row_of[at < len(head)], at[at < len(head)]] = True
+        # Visible items first, each group in ranking order (a stable sort of the mask).
+        picked = np.argsort(hidden, axis=1, kind="stable")[:, :k]
+        shown = ~np.take_along_axis(hidden, picked, axis=1)
+        width = picked.shape[1]
+        ids[block, :width] = np.where(shown, head[picked], -1)
+        values[block, :width] = np.where(shown, item_scores[head[picked]], -np.inf)
+    return ids, values
+
+
 class Scorer(ABC):
     """The protocol every model implements (see the module docstring).
 
@@ -245,6 +282,28 @@ class PopularScorer(Scorer):
 
     def score_histories(self, histories: sp.csr_matrix) -> np.ndarray:
         return np.tile(self.item_scores, (histories.shape[0], 1))
+
+    # Everyone gets the same scores: rank once instead of a dense block per batch
+    # (evaluation spent about 0.4 s per 7k users tiling and partitioning copies).
+    def recommend(
+        self,
+        user_rows: np.ndarray,
+        k: int,
+        *,
+        exclude: sp.csr_matrix | None = None,
+        show_progress: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_shared(self.item_scores, len(user_rows), k, exclude)
+
+    def recommend_histories(
+        self,
+        histories: sp.csr_matrix,
+        k: int,
+        *,
+        exclude: sp.csr_matrix | None = None,
+        show_progress: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_shared(self.item_scores, histories.shape[0], k, exclude)
 
 
 class TrendingScorer(PopularScorer):

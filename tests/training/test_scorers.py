@@ -22,6 +22,7 @@ from training.scorers import (
     als_fold_in,
     make_scorer,
     top_k,
+    top_k_shared,
 )
 from training.splits import split_global_time
 from training.weights import load_weights
@@ -95,6 +96,38 @@ class TestProtocol:
 def test_top_k_orders_ties_by_item_id() -> None:
     ids, values = top_k(np.array([[1.0, 3.0, 3.0, 0.0]], np.float32), 3)
     assert ids.tolist() == [[1, 2, 0]] and values.tolist() == [[3.0, 3.0, 1.0]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k_shared_equals_top_k_over_copies(seed: int) -> None:
+    # Rows excluding none, a few, or all but a few items, and k past what some rows
+    # can fill: the shortcut must rank exactly as the dense path does. (Scores are
+    # distinct: which of several tied items top_k's partition keeps at the cut is
+    # not defined.)
+    rng = np.random.default_rng(seed)
+    n_items, rows, k = 40, 25, 12
+    scores = rng.permutation(n_items).astype(np.float32)
+    sizes = rng.choice([0, 3, 10, 35], rows)
+    exclude = histories_matrix([rng.choice(n_items, s, replace=False) for s in sizes], n_items)
+    for excluded in (exclude, None):
+        expected = top_k(np.tile(scores, (rows, 1)), k, excluded)
+        got = top_k_shared(scores, rows, k, excluded)
+        assert np.array_equal(got[0], expected[0])
+        assert np.array_equal(got[1], expected[1])
+    assert (top_k_shared(scores, rows, k, exclude)[0] == -1).any()  # some rows run out
+
+
+def test_top_k_shared_lists_ties_by_item_id() -> None:
+    scores = np.array([1.0, 3.0, 3.0, 0.0, 3.0], np.float32)
+    exclude = histories_matrix([np.array([2]), np.array([], int)], 5)
+    ids, values = top_k_shared(scores, 2, 3, exclude)
+    assert ids.tolist() == [[1, 4, 0], [1, 2, 4]]
+    assert values.tolist() == [[3.0, 3.0, 1.0], [3.0, 3.0, 3.0]]
+
+
+def test_top_k_shared_with_k_past_the_catalog() -> None:
+    ids, values = top_k_shared(np.array([1.0, 2.0], np.float32), 2, 4)
+    assert ids.tolist() == [[1, 0, -1, -1]] * 2 and np.isneginf(values[:, 2:]).all()
 
 
 def test_make_scorer_by_name() -> None:
