@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from recsvc.eventlog.reader import log_files
+from training.columns import parse_times
 
 # A pool costs its start (a fork per worker) and the pickling of every column back to
 # this process: below this many bytes of log one process reads faster.
@@ -89,9 +90,12 @@ class FileColumns(LineCounts):
         ``ids`` pickled in a worker: unpickled only where two files' hashes meet.
     hash_probe : int
         ``hash(_HASH_PROBE)`` where ``hashes`` were taken.
-    visitor, item, time, event : ndarray, shape (kept,)
+    visitor, item, event : ndarray, shape (kept,)
         Text, as ``S`` when every value is ASCII (the common case, and a quarter of the
         bytes to send between processes), else ``U``; ``item`` is ``str(item_id)``.
+    time : ndarray, shape (kept,), float64
+        The ``timestamp`` as epoch seconds (ISO 8601, UTC without an offset), NaN where
+        it does not parse: parsed here, in the worker, rather than after the merge.
     user : list of (str or None), or None
         The ``user_id`` where it is text; ``None`` when not asked for.
     """
@@ -102,7 +106,7 @@ class FileColumns(LineCounts):
     hash_probe: int = 0
     visitor: np.ndarray = field(default_factory=lambda: np.zeros(0, "S1"))
     item: np.ndarray = field(default_factory=lambda: np.zeros(0, "S1"))
-    time: np.ndarray = field(default_factory=lambda: np.zeros(0, "S1"))
+    time: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     event: np.ndarray = field(default_factory=lambda: np.zeros(0, "S1"))
     user: list[str | None] | None = None
 
@@ -111,8 +115,9 @@ class FileColumns(LineCounts):
 class LogColumns(LineCounts):
     """A whole log merged: the kept records' columns and every count.
 
-    ``visitor``, ``item`` and ``time`` are ``U`` text; ``event`` is ``S`` when every
-    name is ASCII (the loader compares it per distinct name), else ``U``.
+    ``visitor``, ``item`` and ``event`` are ``S`` when every value of the column is
+    ASCII, else ``U`` (the loader factorizes short byte ids fastest, and decodes only
+    the distinct ones); ``time`` is float64 epoch seconds, NaN where it did not parse.
     ``lines == len(visitor) + malformed + duplicates + bad_records + no_item``.
     """
 
@@ -275,7 +280,7 @@ def read_file(file: Path, users: bool = False, seen: set[Any] | None = None) -> 
     part.bad_records, part.no_item = len(bad_ids), len(no_item_ids)
     part.ids = (ids, bad_ids, no_item_ids)
     part.visitor, part.item = _text(visitors), _text(items)
-    part.time, part.event = _text(times), _text(kinds)
+    part.time, part.event = parse_times(_text(times), "iso"), _text(kinds)
     part.user = user_ids if users else None
     return part
 
@@ -323,11 +328,10 @@ def merge(parts: list[FileColumns], users: bool = False) -> LogColumns:
         assert all(packed), "parts of one log are all packed or none"
         _drop_repeats_across_files(parts)
     out = LogColumns(
-        visitor=_concat([p.visitor for p in parts], widen=True),
-        item=_concat([p.item for p in parts], widen=True),
-        time=_concat([p.time for p in parts], widen=True),
-        # Event names stay bytes when ASCII: the loader compares them per distinct name.
-        event=_concat([p.event for p in parts], widen=False),
+        visitor=_concat([p.visitor for p in parts]),
+        item=_concat([p.item for p in parts]),
+        time=np.concatenate([p.time for p in parts]) if parts else np.zeros(0),
+        event=_concat([p.event for p in parts]),
         user=None,
     )
     for part in parts:
@@ -389,14 +393,12 @@ def _drop_repeats_across_files(parts: list[FileColumns]) -> None:
 _EMPTY = np.zeros(0, dtype=str)
 
 
-def _concat(arrays: list[np.ndarray], widen: bool) -> np.ndarray:
-    """The parts' text in one array: ``U``, or with ``widen=False`` ``S`` when every
-    part is ``S``."""
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    """The parts' text in one array: ``S`` when every part is ``S``, else ``U``."""
     if not arrays:
         return _EMPTY
     if all(a.dtype.kind == "S" for a in arrays):
-        joined = np.concatenate(arrays)  # one widening, at the widest width
-        return _widen(joined) if widen else joined
+        return np.concatenate(arrays)
     return np.concatenate([_widen(a) if a.dtype.kind == "S" else a for a in arrays])
 
 

@@ -199,7 +199,7 @@ def load_events(
     fmt = detect_format(path) if format == "auto" else format
     report = LoadReport(source=str(path), format=fmt)
     if fmt == "jsonl":
-        mapping = ColumnMap(time_unit="iso")
+        mapping = ColumnMap(time_unit="s")  # read_log_columns parses the ISO stamps
         raw = _read_jsonl(path, identity, report)
     else:
         mapping = _column_map(fmt, columns)
@@ -310,6 +310,7 @@ def _identities(
     if identity not in ("user", "stitched"):
         raise ValueError(f"unknown identity {identity!r}")
     assert users is not None  # read_log_columns(users=True) for these identities
+    visitors = as_text(visitors)  # bytes when ASCII; user ids are str
     if identity == "user":
         return np.array(users, dtype=object)
     login: dict[str, str] = {}

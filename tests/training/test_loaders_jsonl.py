@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,14 @@ def log(tmp_path: Path) -> Path:
     return root
 
 
+def epoch_seconds(stamp: str) -> float | None:
+    """An ISO 8601 UTC stamp as epoch seconds, None where it does not parse."""
+    try:
+        return datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
 def reference(path: Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """The loader as it was: ``iter_records``, then its per-record checks."""
     stats = ReadStats()
@@ -122,7 +131,7 @@ def reference(path: Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
         columns["visitor"].append(visitor)
         columns["user"].append(user if isinstance(user, str) else None)
         columns["item"].append(str(item))
-        columns["time"].append(stamp)
+        columns["time"].append(epoch_seconds(stamp))
         columns["event"].append(kind)
     counts = {
         "lines": stats.lines,
@@ -143,7 +152,7 @@ def as_lists(log: LogColumns) -> tuple[dict[str, list[Any]], dict[str, Any]]:
         "visitor": text(log.visitor),
         "user": log.user,
         "item": text(log.item),
-        "time": text(log.time),
+        "time": [None if np.isnan(t) else t for t in log.time.tolist()],
         "event": text(log.event),
     }
     counts = {
