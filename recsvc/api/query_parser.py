@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import Schema
+from marshmallow import Schema, missing
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
@@ -58,3 +58,35 @@ def plain_int(text: str, low: int, high: int) -> int | None:
         return None
     value = int(text)
     return value if low <= value <= high else None
+
+
+_LIST_NAMES = frozenset({"n", "category"})
+
+
+def quick_list_query(schema: Schema) -> QuickParse:
+    """A ``quick`` for the product-list queries (``ItemFilterQuerySchema`` and the schemas
+    built on it): ``n`` (1 to 100) and ``category`` (1 to 128 characters), written plainly,
+    loaded with ``schema``'s defaults; anything else is left to ``schema``."""
+    defaults = {
+        name: field.load_default
+        for name, field in schema.fields.items()
+        if field.load_default is not missing
+    }
+
+    def quick(args: MultiDict[str, str]) -> dict[str, Any] | None:
+        values = single_values(args, _LIST_NAMES)
+        if values is None:
+            return None
+        parsed = dict(defaults)
+        if "n" in values:
+            n = plain_int(values["n"], 1, 100)
+            if n is None:
+                return None
+            parsed["n"] = n
+        if "category" in values:
+            if not 1 <= len(values["category"]) <= 128:
+                return None
+            parsed["category"] = values["category"]
+        return parsed
+
+    return quick

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from recsvc.api.catalog import ITEM_ID_PARAMETER, checked_item_id
+from recsvc.api.query_parser import QuickQueryParser, quick_list_query
 from recsvc.api.recommendations import split_ids
 from recsvc.schemas.common import ApiErrorSchema
 from recsvc.schemas.similar import (
@@ -25,6 +26,8 @@ from recsvc.web.services import services
 blp = Blueprint(
     "similar", __name__, url_prefix="/v1", description="Similar items and cart add-ons."
 )
+# The usual similar-items query (n, category) skips the schema (recsvc.api.query_parser).
+blp.ARGUMENTS_PARSER = QuickQueryParser(SimilarQuerySchema, quick_list_query(SimilarQuerySchema()))
 
 
 # Werkzeug prefers this rule to catalog's ``/v1/items/<path:item_id>``: more static parts.

@@ -1,10 +1,12 @@
-"""The hand parser of the banner query: the schema's answer for plain queries without the
-schema, the schema's own answer (errors included) for everything else."""
+"""The hand parsers of the hot queries (banners, recommendations, similar items): the
+schema's answer for plain queries without the schema, the schema's own answer (errors
+included) for everything else."""
 
+import pytest
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
-from recsvc.api import banners
+from recsvc.api import banners, recommendations, similar
 from recsvc.api.query_parser import QuickQueryParser, plain_int, single_values
 
 QUERIES = [
@@ -52,6 +54,9 @@ def test_plain_queries_do_not_load_the_schema(client, monkeypatch):
     monkeypatch.setattr(FlaskParser, "parse", refuse)
     for query in ("", "placement=home", "n=2&placement=checkout"):
         assert client.get(f"/v1/visitors/v1/banners?{query}").status_code == 200
+    for query in ("", "n=10", "n=3&category=c01"):
+        assert client.get(f"/v1/visitors/v1/recommendations?{query}").status_code == 200
+        assert client.get(f"/v1/items/sku-1/similar?{query}").status_code != 500
 
 
 def test_the_hand_parser_vouches_only_for_plain_values():
@@ -87,3 +92,58 @@ def test_only_queries_of_its_schema_are_parsed_by_hand():
     with Flask(__name__).test_request_context("/?n=1"):
         assert parser.parse(Mine(), location="query") == {"n": 99}
         assert parser.parse(Other(), location="query") == {"n": 1}
+
+
+LIST_QUERIES = [
+    "",
+    "n=1",
+    "n=100",
+    "category=c01",
+    "n=5&category=" + "c" * 128,
+    # Left to the schema:
+    "n=0",
+    "n=101",
+    "n=05",
+    "n=x",
+    "category=",
+    "category=" + "c" * 129,
+    "category=a&category=b",
+    "in_stock=false",
+    "n=5&exclude=i1,i2",
+    "diversity=0.5",
+    "ctegory=c01",
+]
+
+
+@pytest.mark.parametrize(
+    ("blueprint", "path"),
+    [
+        (recommendations.blp, "/v1/visitors/v1/recommendations"),
+        (similar.blp, "/v1/items/sku-1/similar"),
+    ],
+)
+def test_list_queries_are_answered_as_the_schema_answers_them(app, monkeypatch, blueprint, path):
+    client = app.test_client()
+
+    def list_answers():
+        return {
+            query: (response.status_code, response.json)
+            for query in LIST_QUERIES
+            for response in [client.get(f"{path}?{query}")]
+        }
+
+    quick = list_answers()
+    monkeypatch.setattr(blueprint.ARGUMENTS_PARSER, "quick", lambda _args: None)
+    assert quick == list_answers()
+    assert quick["n=0"][0] == quick["ctegory=c01"][0] == 422
+
+
+def test_the_list_parser_loads_the_schemas_defaults():
+    quick = recommendations.blp.ARGUMENTS_PARSER.quick
+    assert quick(MultiDict()) == {"n": 10, "boost": 2.0}
+    assert quick(MultiDict([("n", "3"), ("category", "c01")])) == {
+        "n": 3,
+        "boost": 2.0,
+        "category": "c01",
+    }
+    assert similar.blp.ARGUMENTS_PARSER.quick(MultiDict([("n", "7")])) == {"n": 7}
