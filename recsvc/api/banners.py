@@ -12,7 +12,7 @@ from marshmallow import RAISE
 from werkzeug.datastructures import MultiDict
 
 from recsvc.api.json_response import json_response
-from recsvc.api.query_parser import QuickQueryParser, plain_int, single_values
+from recsvc.api.quick_parser import QuickParser, plain_int, single_values
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import format_timestamp
 from recsvc.schemas.banners import (
@@ -59,8 +59,8 @@ def quick_banners_query(args: MultiDict[str, str]) -> dict[str, Any] | None:
     return parsed
 
 
-# The storefront asks on every page: its usual query skips the schema (recsvc.api.query_parser).
-visitor_blp.ARGUMENTS_PARSER = QuickQueryParser(VisitorBannersQuerySchema, quick_banners_query)
+# The storefront asks on every page: its usual query skips the schema (recsvc.api.quick_parser).
+visitor_blp.ARGUMENTS_PARSER = QuickParser(VisitorBannersQuerySchema, quick_banners_query)
 
 BANNER_EXAMPLE = {
     "id": "b-cart-rescue",

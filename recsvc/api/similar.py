@@ -9,10 +9,12 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from recsvc.api.catalog import ITEM_ID_PARAMETER, checked_item_id
-from recsvc.api.query_parser import QuickQueryParser, quick_list_query
+from recsvc.api.quick_parser import QuickParser, quick_list_query
 from recsvc.api.recommendations import split_ids
-from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.common import ApiErrorSchema, is_valid_id
 from recsvc.schemas.similar import (
+    MAX_ADDONS,
+    MAX_CART_ITEMS,
     CartAddOnsSchema,
     CartRequestSchema,
     SimilarItemsSchema,
@@ -26,8 +28,37 @@ from recsvc.web.services import services
 blp = Blueprint(
     "similar", __name__, url_prefix="/v1", description="Similar items and cart add-ons."
 )
-# The usual similar-items query (n, category) skips the schema (recsvc.api.query_parser).
-blp.ARGUMENTS_PARSER = QuickQueryParser(SimilarQuerySchema, quick_list_query(SimilarQuerySchema()))
+_CART_KEYS = frozenset({"items", "visitor_id", "n"})
+_CART_DEFAULT_N = CartRequestSchema().fields["n"].load_default
+
+
+def quick_cart_body(body: Any) -> dict[str, Any] | None:
+    """What ``CartRequestSchema`` loads from a plainly valid body (ids as strings, ``n``
+    an integer); None for anything else, which the schema then answers."""
+    if type(body) is not dict or not body.keys() <= _CART_KEYS:
+        return None
+    items = body.get("items")
+    if type(items) is not list or not 1 <= len(items) <= MAX_CART_ITEMS:
+        return None
+    if not all(type(item) is str and is_valid_id(item) for item in items):
+        return None
+    parsed: dict[str, Any] = {"items": items, "n": body.get("n", _CART_DEFAULT_N)}
+    if type(parsed["n"]) is not int or not 1 <= parsed["n"] <= MAX_ADDONS:
+        return None
+    if "visitor_id" in body:
+        if type(body["visitor_id"]) is not str or not is_valid_id(body["visitor_id"]):
+            return None
+        parsed["visitor_id"] = body["visitor_id"]
+    return parsed
+
+
+# The usual similar-items query (n, category) and cart body skip their schemas
+# (recsvc.api.quick_parser).
+blp.ARGUMENTS_PARSER = QuickParser(
+    SimilarQuerySchema,
+    quick_list_query(SimilarQuerySchema()),
+    body=(CartRequestSchema, quick_cart_body),
+)
 
 
 # Werkzeug prefers this rule to catalog's ``/v1/items/<path:item_id>``: more static parts.

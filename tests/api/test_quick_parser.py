@@ -2,12 +2,14 @@
 schema's answer for plain queries without the schema, the schema's own answer (errors
 included) for everything else."""
 
+import json
+
 import pytest
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
 from recsvc.api import banners, recommendations, similar
-from recsvc.api.query_parser import QuickQueryParser, plain_int, single_values
+from recsvc.api.quick_parser import QuickParser, plain_int, single_values
 
 QUERIES = [
     "",
@@ -88,7 +90,7 @@ def test_only_queries_of_its_schema_are_parsed_by_hand():
     class Other(Schema):
         n = fields.Integer()
 
-    parser = QuickQueryParser(Mine, lambda _args: {"n": 99})
+    parser = QuickParser(Mine, lambda _args: {"n": 99})
     with Flask(__name__).test_request_context("/?n=1"):
         assert parser.parse(Mine(), location="query") == {"n": 99}
         assert parser.parse(Other(), location="query") == {"n": 1}
@@ -147,3 +149,59 @@ def test_the_list_parser_loads_the_schemas_defaults():
         "category": "c01",
     }
     assert similar.blp.ARGUMENTS_PARSER.quick(MultiDict([("n", "7")])) == {"n": 7}
+
+
+CART_BODIES = [
+    {"items": ["sku-1", "sku-2"]},
+    {"items": ["sku-1"], "n": 50},
+    {"items": ["sku-1"], "n": 1, "visitor_id": "v-1"},
+    {"items": [f"sku-{i}" for i in range(100)]},
+    # Left to the schema:
+    {"items": []},
+    {"items": [f"sku-{i}" for i in range(101)]},
+    {"items": [1, 2]},
+    {"items": ["sku 1"]},
+    {"items": "sku-1"},
+    {"items": ["sku-1"], "n": 0},
+    {"items": ["sku-1"], "n": 51},
+    {"items": ["sku-1"], "n": True},
+    {"items": ["sku-1"], "n": 10.0},
+    {"items": ["sku-1"], "visitor_id": None},
+    {"items": ["sku-1"], "visitor_id": "a b"},
+    {"items": ["sku-1"], "extra": 1},
+    {"n": 5},
+    ["sku-1"],
+    None,
+]
+
+
+def test_cart_bodies_are_answered_as_the_schema_answers_them(app, monkeypatch):
+    client = app.test_client()
+
+    def cart_answers():
+        answers = {}
+        for body in CART_BODIES:
+            response = client.post("/v1/recommendations/cart", json=body)
+            answers[json.dumps(body)] = (response.status_code, response.json)
+        for raw, mimetype in (
+            ("{not json", "application/json"),
+            ('{"items": ["a"]}', "text/plain"),
+        ):
+            response = client.post("/v1/recommendations/cart", data=raw, content_type=mimetype)
+            answers[raw + mimetype] = (response.status_code, response.json)
+        return answers
+
+    quick = cart_answers()
+    monkeypatch.setattr(similar.blp.ARGUMENTS_PARSER, "quick_body", None)
+    assert quick == cart_answers()
+    statuses = [status for status, _ in quick.values()]
+    assert statuses[:4] == [200] * 4 and statuses[4] == 422
+
+
+def test_a_plain_cart_body_does_not_load_the_schema(client, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the schema was loaded")
+
+    monkeypatch.setattr(FlaskParser, "parse", refuse)
+    response = client.post("/v1/recommendations/cart", json={"items": ["sku-1"], "n": 3})
+    assert response.status_code == 200
