@@ -35,8 +35,12 @@ threads = int(os.environ.get("RECSVC_THREADS", 1))
 preload_app = True
 # Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them from
 # restarting all at once (warehouse does the same).
-max_requests = 20_000
-max_requests_jitter = 2_000
+# Not too often, though: a worker answers about 1,000 requests a second, and each recycle
+# forks a fresh worker whose first requests copy pages shared with the master (20,000
+# recycled each worker every 20 s here, two or four times inside each measured phase
+# of loadtests/bench_serving.py). GUNICORN_CMD_ARGS="--max-requests N" overrides it.
+max_requests = 1_000_000
+max_requests_jitter = 50_000
 # A request that takes 30 s is stuck: kill the worker. SIGTERM lets requests finish.
 timeout = int(os.environ.get("RECSVC_TIMEOUT", 30))
 graceful_timeout = 20
