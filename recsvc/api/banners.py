@@ -9,10 +9,9 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
-from werkzeug.datastructures import MultiDict
 
 from recsvc.api.json_response import json_response
-from recsvc.api.quick_parser import QuickParser, plain_int, single_values
+from recsvc.api.quick_parser import QuickParser, quick_query
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import format_timestamp
 from recsvc.schemas.banners import (
@@ -37,27 +36,9 @@ visitor_blp = Blueprint(
     "banners", __name__, url_prefix="/v1/visitors", description="Banners for a visitor."
 )
 
-_QUERY_NAMES = frozenset({"placement", "n"})
-
-
-def quick_banners_query(args: MultiDict[str, str]) -> dict[str, Any] | None:
-    """What ``VisitorBannersQuerySchema`` loads from a plainly written valid query (its
-    ``n`` default included); None for anything else, which the schema then answers."""
-    values = single_values(args, _QUERY_NAMES)
-    if values is None:
-        return None
-    parsed: dict[str, Any] = {"n": 1}
-    if "n" in values:
-        n = plain_int(values["n"], 1, 20)
-        if n is None:
-            return None
-        parsed["n"] = n
-    if "placement" in values:
-        if not is_valid_id(values["placement"]):
-            return None
-        parsed["placement"] = values["placement"]
-    return parsed
-
+# What ``VisitorBannersQuerySchema`` loads from a plainly written valid query (its ``n``
+# default included); None for anything else, which the schema then answers.
+quick_banners_query = quick_query(VisitorBannersQuerySchema(), 20, {"placement": is_valid_id})
 
 # The storefront asks on every page: its usual query skips the schema (recsvc.api.quick_parser).
 visitor_blp.ARGUMENTS_PARSER = QuickParser(VisitorBannersQuerySchema, quick_banners_query)

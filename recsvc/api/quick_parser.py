@@ -85,13 +85,11 @@ def plain_int(text: str, low: int, high: int) -> int | None:
     return value if low <= value <= high else None
 
 
-_LIST_NAMES = frozenset({"n", "category"})
-
-
-def quick_list_query(schema: Schema) -> QuickParse:
-    """A ``quick`` for the product-list queries (``ItemFilterQuerySchema`` and the schemas
-    built on it): ``n`` (1 to 100) and ``category`` (1 to 128 characters), written plainly,
-    loaded with ``schema``'s defaults; anything else is left to ``schema``."""
+def quick_query(schema: Schema, n_max: int, text: dict[str, Callable[[str], bool]]) -> QuickParse:
+    """A ``quick`` for a query of ``n`` (1 to ``n_max``) and the ``text`` parameters (each
+    where its check passes), written plainly, loaded with ``schema``'s defaults; anything
+    else is left to ``schema``."""
+    names = frozenset({"n", *text})
     defaults = {
         name: field.load_default
         for name, field in schema.fields.items()
@@ -99,19 +97,26 @@ def quick_list_query(schema: Schema) -> QuickParse:
     }
 
     def quick(args: MultiDict[str, str]) -> dict[str, Any] | None:
-        values = single_values(args, _LIST_NAMES)
+        values = single_values(args, names)
         if values is None:
             return None
         parsed = dict(defaults)
         if "n" in values:
-            n = plain_int(values["n"], 1, 100)
+            n = plain_int(values["n"], 1, n_max)
             if n is None:
                 return None
             parsed["n"] = n
-        if "category" in values:
-            if not 1 <= len(values["category"]) <= 128:
-                return None
-            parsed["category"] = values["category"]
+        for name, valid in text.items():
+            if name in values:
+                if not valid(values[name]):
+                    return None
+                parsed[name] = values[name]
         return parsed
 
     return quick
+
+
+def quick_list_query(schema: Schema) -> QuickParse:
+    """:func:`quick_query` for the product-list queries (``ItemFilterQuerySchema`` and the
+    schemas built on it): ``n`` up to 100 and ``category`` of 1 to 128 characters."""
+    return quick_query(schema, 100, {"category": lambda value: 1 <= len(value) <= 128})
