@@ -280,7 +280,7 @@ def read_file(file: Path, users: bool = False, seen: set[Any] | None = None) -> 
     part.bad_records, part.no_item = len(bad_ids), len(no_item_ids)
     part.ids = (ids, bad_ids, no_item_ids)
     part.visitor, part.item = _text(visitors), _text(items)
-    part.time, part.event = parse_times(_text(times), "iso"), _text(kinds)
+    part.time, part.event = parse_times(np.array(times, dtype=str), "iso"), _text(kinds)
     part.user = user_ids if users else None
     return part
 
