@@ -211,7 +211,8 @@ def train(source: DataRequest, models_dir: Path, search: int, sessions: bool, re
     interactions, load_report = source.load()
     options = source.options(search)
     options.sessions = sessions
-    options.warm_start_share = 0.0 if refit == "cold" else options.warm_start_share
+    if refit == "cold":
+        options.warm_start_share = 0.0
     options.ground_truth = find_ground_truth(source.events_path)
     result = run_training(interactions, source.weights(), options)
     result.artifact.manifest["load"] = load_report.to_dict()
