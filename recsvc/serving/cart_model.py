@@ -12,19 +12,20 @@
   heavy-tailed (popular items have long vectors), so for a high bound that is a handful
   of items, scored here from a contiguous copy of the longest vectors.
 
-Built on first use in each worker for the ``LoadedModel`` it serves (an inverse and a
-sort: milliseconds), and again when that model is replaced.
+Built on first use in each worker as the ``LoadedModel``'s ``cart`` (an inverse and a
+sort: milliseconds), so it goes with the model it was built for.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recsvc.core.foldin import fold_in
-from recsvc.serving.holder import LoadedModel
+
+if TYPE_CHECKING:  # holder builds a CartModel per model
+    from recsvc.serving.holder import LoadedModel
 
 # float32 dot products may exceed the float32 product of norms by rounding: the bound is
 # widened by this relative margin so that no item that could reach it is left out.
@@ -35,8 +36,8 @@ HEAD = 256
 
 
 class CartModel:
-    """Derived arrays only (about 12 bytes an item, and the ``HEAD`` longest vectors): the
-    model itself is passed in, so holding these does not keep a replaced model alive."""
+    """Derived arrays only (about 12 bytes an item, and the ``HEAD`` longest vectors); the
+    model itself is passed in to each call."""
 
     def __init__(self, model: LoadedModel) -> None:
         norms = np.linalg.norm(model.item_factors, axis=1).astype(np.float64)
@@ -75,20 +76,3 @@ class CartModel:
         if count > len(self.head):
             return None
         return self.order[:count][self.head[:count] @ vector >= bound]
-
-
-_lock = threading.Lock()
-_held: CartModel | None = None
-_held_for: weakref.ref[LoadedModel] | None = None
-
-
-def cart_model(model: LoadedModel) -> CartModel:
-    """The ``CartModel`` of ``model``, built on first use (a worker serves one model)."""
-    global _held, _held_for
-    with _lock:
-        if _held is not None and _held_for is not None and _held_for() is model:
-            return _held
-    built = CartModel(model)
-    with _lock:
-        _held, _held_for = built, weakref.ref(model)
-    return built

@@ -25,6 +25,7 @@ import orjson
 from recsvc.core.foldin import gram_matrix
 from recsvc.core.search import ItemIndex
 from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.serving.cart_model import CartModel
 from recsvc.store.catalog import TILE_FIELDS, CatalogStore
 from recsvc.store.models import ItemSide, ModelStore
 from training.session_artifact import config_from_dict, session_model_from_arrays
@@ -128,6 +129,12 @@ class LoadedModel:
         merged = np.concatenate([self.trending, self.popular]).astype(np.int32)
         _, first = np.unique(merged, return_index=True)
         return merged[np.sort(first)]
+
+    @cached_property
+    def cart(self) -> CartModel:
+        """What cart add-ons work out once per model (``recsvc.serving.cart_model``),
+        built on a worker's first cart."""
+        return CartModel(self)
 
     @cached_property
     def is_trending(self) -> np.ndarray:

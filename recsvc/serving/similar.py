@@ -39,7 +39,7 @@ cheap, none changing the answer:
 
 - each worker remembers its recent answers by cart (``ADDONS``, ``addon_cache``);
 - the fold-in solves a small system against ``(YᵀY + λI)⁻¹`` computed once per model
-  (``cart_model``) instead of a full one per cart;
+  (``LoadedModel.cart``, ``cart_model``) instead of a full one per cart;
 - the search is skipped when it cannot change the top ``n``: an item found only by the
   search scores ``(1 − LIST_WEIGHT) · foldin`` at most, so when the lists' ``n``-th best
   score is above that for every allowed item outside them, the lists' top ``n`` is the
@@ -57,7 +57,6 @@ from typing import Any
 import numpy as np
 
 from recsvc.serving.addon_cache import AddonCache
-from recsvc.serving.cart_model import cart_model
 from recsvc.serving.holder import LoadedModel
 from recsvc.serving.recommend import (
     Recommender,
@@ -198,7 +197,7 @@ def cart_addons(
     must already leave the cart out."""
     lists = list_scores(model, cart_rows, mask)
     weight = float(model.manifest.get("weights", {}).get("events", {}).get(CART_EVENT, 1.0))
-    vector = cart_model(model).fold_in(model, cart_rows, weight or 1.0)
+    vector = model.cart.fold_in(model, cart_rows, weight or 1.0)
     candidates, blended = _blended(model, lists, len(cart_rows), vector, n, mask)
     order = np.lexsort((candidates, -blended))[:n]  # best first, ties by row
     cart_ids = [model.item_ids[row] for row in cart_rows.tolist()]
@@ -297,7 +296,7 @@ def _others_reach(
     if bound <= 0.0:
         return True
     # A margin: the search scores items in other BLAS calls, which may round differently.
-    rows = cart_model(model).scoring_at_least(vector, bound * (1.0 - BOUND_MARGIN))
+    rows = model.cart.scoring_at_least(vector, bound * (1.0 - BOUND_MARGIN))
     if rows is None:
         return True
     rows = rows[mask[rows]]

@@ -8,7 +8,7 @@ import pytest
 from recsvc.core.foldin import fold_in
 from recsvc.serving import similar
 from recsvc.serving.addon_cache import AddonCache
-from recsvc.serving.cart_model import CartModel, cart_model
+from recsvc.serving.cart_model import CartModel
 from recsvc.serving.holder import LoadedModel
 from recsvc.serving.recommend import RecommendQuery, allowed_mask
 from recsvc.store.models import ItemSide
@@ -113,7 +113,7 @@ def shown(item: dict) -> tuple:
 
 def test_the_cart_model_folds_in_as_the_full_solve():
     model = make_model()
-    folds = cart_model(model)
+    folds = model.cart
     rng = np.random.default_rng(2)
     for size in (1, 1, 2, 3, 8):
         rows = np.unique(rng.choice(ITEMS, size, replace=False)).astype(np.int32)
@@ -152,8 +152,8 @@ def test_the_items_scoring_a_bound_are_found_among_the_longest():
 
 def test_the_cart_model_is_built_once_per_model():
     first, second = make_model(), make_model(version="t2")
-    assert cart_model(first) is cart_model(first)
-    assert cart_model(second) is not cart_model(first)
+    assert first.cart is first.cart
+    assert second.cart is not first.cart
 
 
 def test_the_cache_hands_out_copies_and_forgets_with_the_model():
