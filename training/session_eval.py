@@ -2,30 +2,26 @@
 
 Every prefix of a test session predicts the next item among all train items, ranks
 counted conservatively (ties against the target); Recall@k and MRR@k average over
-predictions. Scoring is batched (:func:`training.sessions.score_sessions`); a sample is
-also timed one session at a time through :func:`training.session_query.recommend_session`,
-the call the service makes.
+predictions. Every prediction is scored by :func:`recsvc.scoring.session_model.dense_scores`,
+the session scoring the service runs (its top is :func:`recommend_session`), spread over
+a thread per core; a sample is also timed one session at a time through
+:func:`recommend_session`, the call the service makes.
 """
 
 from __future__ import annotations
 
 import time as clock
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from training.session_query import recommend_session
-from training.sessions import (
-    SessionBatch,
-    SessionModel,
-    Sessions,
-    next_item_cases,
-    score_sessions,
-)
-from training.threads import single_threaded_blas
+from recsvc.scoring.session_model import SessionModel, dense_scores, recommend_session
+from training.sessions import SessionBatch, Sessions, next_item_cases
+from training.threads import default_num_threads, single_threaded_blas
 
 
 @dataclass
@@ -41,7 +37,7 @@ class NextItemResult:
     predictions, sessions : int
     fit_seconds : float
     score_seconds : float
-        Batched scoring of every prediction.
+        Scoring every prediction (wall, a thread per core).
     latency_ms : dict of str to float
         One session at a time through :func:`recommend_session`: ``p50``, ``p99``.
     """
@@ -106,7 +102,7 @@ def evaluate_next_item(
         In the model's item rows.
     ks : tuple of int
     batch_size : int
-        Predictions scored together (dense ``batch_size × n_items`` blocks).
+        Predictions per unit of work handed to a thread.
     latency_sample : int
         Predictions also timed one by one through :func:`recommend_session`.
     show_progress : bool
@@ -118,9 +114,20 @@ def evaluate_next_item(
     prefixes, targets = next_item_cases(sessions, model.config.max_history)
     ranks = np.empty(len(targets), dtype=np.int64)
     started = clock.perf_counter()
-    for start, stop in _chunks(len(targets), batch_size, name, show_progress):
-        scores = score_sessions(model, prefixes.rows(start, stop))
+
+    def rank(span: tuple[int, int]) -> None:
+        start, stop = span
+        scores = np.stack(
+            [dense_scores(model, _prefix(prefixes, row)) for row in range(start, stop)]
+        )
         ranks[start:stop] = conservative_ranks(scores, targets[start:stop])
+
+    spans = list(_chunks(len(targets), batch_size))
+    with single_threaded_blas(), ThreadPoolExecutor(default_num_threads()) as pool:
+        for _ in tqdm(
+            pool.map(rank, spans), total=len(spans), desc=f"score {name}", disable=not show_progress
+        ):
+            pass
     scored = clock.perf_counter() - started
     return NextItemResult(
         name=name,
@@ -134,9 +141,13 @@ def evaluate_next_item(
     )
 
 
-def _chunks(count: int, size: int, name: str, show: bool) -> Iterator[tuple[int, int]]:
-    for start in tqdm(range(0, count, size), desc=f"score {name}", disable=not show):
+def _chunks(count: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, count, size):
         yield start, min(start + size, count)
+
+
+def _prefix(prefixes: SessionBatch, row: int) -> np.ndarray:
+    return prefixes.item[prefixes.offsets[row] : prefixes.offsets[row + 1]]
 
 
 def time_recommend(
@@ -150,7 +161,7 @@ def time_recommend(
     times = np.empty(len(rows))
     with single_threaded_blas():
         for n, row in enumerate(rows):
-            items = prefixes.item[prefixes.offsets[row] : prefixes.offsets[row + 1]]
+            items = _prefix(prefixes, row)
             started = clock.perf_counter()
             recommend_session(model, items, k)
             times[n] = clock.perf_counter() - started
