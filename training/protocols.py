@@ -43,7 +43,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from recsvc.scoring.session_model import ALSParams, SessionConfig, TransitionParams, tuned_blend
+from recsvc.scoring.session_model import (
+    ALSParams,
+    SessionConfig,
+    SessionModel,
+    TransitionParams,
+    tuned_blend,
+)
 from training.evaluate import Report, write_report
 from training.loaders import load_events
 from training.pipeline import TrainOptions, tune_and_evaluate
@@ -57,8 +63,14 @@ from training.scorers import (
     Scorer,
     TrendingScorer,
 )
-from training.session_eval import SessionReport, evaluate_next_item, sample_sessions
+from training.session_eval import (
+    NextItemResult,
+    SessionReport,
+    evaluate_next_item,
+    sample_sessions,
+)
 from training.sessions import (
+    Sessions,
     build_sessions,
     filter_sessions,
     fit_session_model,
@@ -283,7 +295,34 @@ def retailrocket_sessions(
         model = fit_session_model(split.train, config, show_progress=False)
         report.results.append(evaluate_next_item(name, model, test, show_progress=show_progress))
         log.info("%s: %s", name, report.results[-1].metrics)
+        if name == SERVED_CONFIG:
+            report.results += served_session_results(model, test, show_progress)
     return report
+
+
+# The configuration the service ships (tuned_blend), evaluated again as served.
+SERVED_CONFIG = "blend"
+
+
+def served_session_results(
+    model: SessionModel, test: Sessions, show_progress: bool = False
+) -> list[NextItemResult]:
+    """The served session strategy on the protocol's predictions: each prefix as the
+    service reads it from the profile (:func:`training.session_eval.profile_prefixes`),
+    the item being viewed never returned (as served) and, as the published runs rank,
+    every item ranked."""
+    every_item = replace(model, config=replace(model.config, exclude_current=False))
+    return [
+        evaluate_next_item("served", model, test, as_served=True, show_progress=show_progress),
+        evaluate_next_item(
+            "served, every item ranked",
+            every_item,
+            test,
+            as_served=True,
+            latency_sample=0,
+            show_progress=show_progress,
+        ),
+    ]
 
 
 PROTOCOLS = {

@@ -14,12 +14,22 @@ import time as clock
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from recsvc.scoring.session_model import SessionModel, dense_scores, recommend_session
+from recsvc.core.events import format_timestamp
+from recsvc.core.profile import apply_event, new_visitor
+from recsvc.scoring.session_model import (
+    SESSION_GAP_SECONDS,
+    SessionModel,
+    dense_scores,
+    recommend_session,
+)
+from recsvc.scoring.state import state_from_profile
+from recsvc.settings import Settings
 from training.sessions import SessionBatch, Sessions, next_item_cases
 from training.threads import default_num_threads, single_threaded_blas
 
@@ -90,6 +100,7 @@ def evaluate_next_item(
     ks: tuple[int, ...] = (20,),
     batch_size: int = 256,
     latency_sample: int = 500,
+    as_served: bool = False,
     show_progress: bool = False,
 ) -> NextItemResult:
     """Score every next-item prediction of ``sessions`` (all train items ranked).
@@ -105,13 +116,20 @@ def evaluate_next_item(
         Predictions per unit of work handed to a thread.
     latency_sample : int
         Predictions also timed one by one through :func:`recommend_session`.
+    as_served : bool
+        Score each prefix as the service sees it (:func:`profile_prefixes`: the events
+        replayed through the profile, the session read back from it) rather than as the
+        published protocol writes it.
     show_progress : bool
 
     Returns
     -------
     NextItemResult
     """
-    prefixes, targets = next_item_cases(sessions, model.config.max_history)
+    if as_served:
+        prefixes, targets = profile_prefixes(sessions, show_progress=show_progress)
+    else:
+        prefixes, targets = next_item_cases(sessions, model.config.max_history)
     ranks = np.empty(len(targets), dtype=np.int64)
     started = clock.perf_counter()
 
@@ -139,6 +157,48 @@ def evaluate_next_item(
         score_seconds=round(scored, 3),
         latency_ms=time_recommend(model, prefixes, latency_sample),
     )
+
+
+def profile_prefixes(
+    sessions: Sessions,
+    settings: Settings | None = None,
+    gap_seconds: float = SESSION_GAP_SECONDS,
+    *,
+    show_progress: bool = False,
+) -> tuple[SessionBatch, np.ndarray]:
+    """Every next-item prediction of ``sessions`` as the service would make it: each
+    session's views are replayed through :func:`recsvc.core.profile.apply_event`, and
+    after each but the last the session is read back as the session strategy reads it
+    (:meth:`VisitorState.current_session` of the profile's recent items: each item once,
+    at its latest view, the newest ``recent_items_max``). Same order as
+    :func:`training.sessions.next_item_cases`.
+
+    Returns
+    -------
+    prefixes : SessionBatch
+    targets : ndarray, shape (Σ (n − 1),), int32
+    """
+    settings = settings or Settings.from_env()
+    row_of = {item_id: row for row, item_id in enumerate(sessions.items.tolist())}
+    prefixes: list[np.ndarray] = []
+    targets: list[int] = []
+    for index in tqdm(range(len(sessions)), desc="replay sessions", disable=not show_progress):
+        lo, hi = sessions.offsets[index], sessions.offsets[index + 1]
+        visitor = new_visitor(f"s{index}", float(sessions.time[lo]))
+        for event in range(lo, hi - 1):
+            record = {
+                "type": "product_view",
+                "visitor_id": visitor["visitor_id"],
+                "item_id": str(sessions.items[sessions.item[event]]),
+                "timestamp": format_timestamp(
+                    datetime.fromtimestamp(float(sessions.time[event]), UTC)
+                ),
+            }
+            apply_event(visitor, visitor["shared"], record, settings)
+            state = state_from_profile(row_of, visitor, visitor["shared"])
+            prefixes.append(state.current_session(gap_seconds))
+            targets.append(int(sessions.item[event + 1]))
+    return SessionBatch.of(prefixes), np.array(targets, np.int32)
 
 
 def _chunks(count: int, size: int) -> Iterator[tuple[int, int]]:
