@@ -1,7 +1,8 @@
 """Tuning the known-visitor blend's weights on a validation split.
 
-Every validation visitor's blend parts are computed once per shape (session scope,
-recency decay, touch power) by the strategy's own :func:`recsvc.scoring.blend.blend_parts`;
+Every validation visitor's blend parts are computed once by the strategy's own
+:func:`recsvc.scoring.blend.blend_parts`, the ``recent`` part again per shape (recency
+decay, touch power) by :func:`recsvc.scoring.blend.recent_part`;
 weight combinations are then scored on all visitors at once (the parts padded into one
 array) with the strategy's ranking rule (score, then row), and chosen by coordinate
 ascent from the defaults: each weight in turn over its grid, twice round. The objective
@@ -29,7 +30,6 @@ WEIGHTS = {
     "cart": (0.0, 0.5, 1.0, 2.0),
     "purchased": (0.0, 0.25, 0.5, 1.0),
 }
-SCOPES = ("current", "recent")
 DECAYS = (0.7, 0.8, 0.9)
 TOUCH_POWERS = (0.0, 1.0)
 ROUNDS = 2
@@ -115,26 +115,22 @@ def tune_blend(
     trials: list[dict[str, Any]] = []
     best: tuple[float, BlendParams] | None = None
     default_ndcg = float("nan")
-    shapes = list(itertools.product(SCOPES, DECAYS, TOUCH_POWERS))
-    stacked_by_scope = {}
-    for scope in SCOPES:
-        shape = replace(start, session_scope=scope)
-        mask = Want().mask(model.n_items, VisitorState())
-        stacked_by_scope[scope] = [
-            blend_parts(model, state, mask, shape)
-            for state in tqdm(states, desc=f"blend parts ({scope})", disable=not show_progress)
-        ]
-    for scope, decay, touch in shapes:
-        shape = replace(start, session_scope=scope, recent_decay=decay, touch_power=touch)
+    mask = Want().mask(model.n_items, VisitorState())
+    computed = [
+        blend_parts(model, state, mask, start)
+        for state in tqdm(states, desc="blend parts", disable=not show_progress)
+    ]
+    for decay, touch in itertools.product(DECAYS, TOUCH_POWERS):
+        shape = replace(start, recent_decay=decay, touch_power=touch)
         parts = [
             replace(p, recent=recent_part(state, p.rows, shape))
-            for p, state in zip(stacked_by_scope[scope], states, strict=True)
+            for p, state in zip(computed, states, strict=True)
         ]
         stacked = _Stacked(parts, targets)
         params, score = _ascend(stacked, relevant, shape)
         if shape == start:
             default_ndcg = stacked.ndcg(start, relevant)
-        trials.append({"shape": [scope, decay, touch], f"ndcg@{CUTOFF}": round(score, 6)})
+        trials.append({"shape": [decay, touch], f"ndcg@{CUTOFF}": round(score, 6)})
         if best is None or score > best[0]:
             best = (score, params)
     assert best is not None

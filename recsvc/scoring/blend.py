@@ -6,9 +6,10 @@ For a visitor the model was fit on, every candidate item ``i`` scores::
                + w_cart · [i in the cart] + w_purchased · [i was bought]
 
 - ``long``: the dot product of the visitor's long-term (ALS) vector with the item's;
-- ``session``: the session model's score of the visitor's session
-  (:func:`recsvc.scoring.session_model.score_session`): their current session, or with
-  ``session_scope = "recent"`` all their recent items, oldest first;
+- ``session``: the session model's score of the visitor's current session
+  (:func:`recsvc.scoring.session_model.score_session`), as anonymous visitors' sessions
+  are scored (scoring all their recent items instead measured the same on RetailRocket's
+  validation weeks, NDCG@10 0.2256 against 0.2246, and costs more per request);
 - ``recent``: the visitor's own recent items by recency and repetition,
   ``recent_decay^p · touches^touch_power`` for the item at position ``p`` (0: newest);
 
@@ -26,7 +27,7 @@ part, every weight combination scored through :func:`combine` on the parts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,7 +49,6 @@ class BlendParams:
     purchased: float = 0.25
     recent_decay: float = 0.8
     touch_power: float = 1.0
-    session_scope: Literal["current", "recent"] = "recent"
     candidates: int = 200
 
 
@@ -147,10 +147,7 @@ def _session_scores(
 ) -> SessionScores | None:
     if model.session is None or not params.session or not len(state.recent):
         return None
-    if params.session_scope == "current":
-        items = state.current_session(model.serving.session_gap_seconds)
-    else:
-        items = state.recent[::-1]
+    items = state.current_session(model.serving.session_gap_seconds)
     scored = score_session(model.session, items)
     return scored if len(scored.rows) else None
 
