@@ -61,14 +61,6 @@ _RELEVANT_TYPES = ATTRIBUTION_TYPES | CART_EVENTS
 # Index entries read per round trip while looking for due carts.
 PAGE_SIZE = 200
 
-# Reads several hashes in one round trip on a connection that holds a WATCH (a pipeline in
-# immediate mode sends one command per call). KEYS: the hashes. Read-only.
-_READ_HASHES = """
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
-return out
-"""
-
 # Takes carts for a channel, once per cart. KEYS[1] the channel's cart index (a taken cart
 # leaves it), KEYS[2] stats hash,
 # KEYS[3..] each candidate's nudge state. ARGV: channel, now, stats field prefix
@@ -199,8 +191,9 @@ class NudgeLedger:
     """The nudge side of one ingestion batch: which carts moved in the index, and what the
     batch's nudge events and purchases add to the owners' nudge state and the counters.
 
-    ``load`` runs inside the batch's WATCH; ``after_event`` after each record is applied;
-    ``queue`` inside its MULTI.
+    ``start_from`` takes the states read before the batch is applied; ``after_event`` runs
+    after each record is applied; ``state_writes``, ``index_changes`` and
+    ``counter_increments`` say what to write, slot by slot (``recsvc.store.events``).
     """
 
     def __init__(self, keys: KeySpace, settings: Settings) -> None:
@@ -215,15 +208,10 @@ class NudgeLedger:
         self.gone: set[str] = set()
         self.counts: Counter[str] = Counter()
 
-    def load(self, pipe: redis.client.Pipeline, owners: list[str]) -> None:
-        """Watch and read the nudge state of ``owners`` (usually none: most batches carry no
-        nudge event nor purchase, and then this costs nothing)."""
-        if not owners:
-            return
-        state_keys = [self.keys.nudge_state(owner) for owner in owners]
-        pipe.watch(*state_keys)
-        replies = pipe.eval(_READ_HASHES, len(state_keys), *state_keys)
-        self.states = {owner: _hash(flat) for owner, flat in zip(owners, replies, strict=True)}
+    def start_from(self, states: dict[str, dict[str, str]]) -> None:
+        """Begin with the nudge states of the batch's owners (``state_owners``) as read
+        (``nudge_state`` hashes decoded to str -> str); usually none."""
+        self.states = {owner: dict(state) for owner, state in states.items()}
 
     def stitched(self, visitor_id: str, user_id: str, customer: dict[str, Any]) -> None:
         """A visitor's cart moved into a customer's on their first login."""
@@ -318,37 +306,41 @@ class NudgeLedger:
                 self._count(day, channel, f"{prefix}recovered_value", line_value(record))
                 break
 
-    def queue(self, pipe: redis.client.Pipeline) -> None:
-        """The index, state and counter writes, inside the batch's MULTI."""
-        for index in (self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS):
-            for owner in self.gone:
-                pipe.zrem(index, owner)
-            for owner, shared in self.carts.items():
-                changed = cart_changed_at(shared)
-                if changed is None:
-                    pipe.zrem(index, owner)
-                else:
-                    # An unchanged cart a channel took already may come back here (a cart
-                    # event that changed nothing): the claim script drops it again.
-                    pipe.zadd(index, {owner: changed})
-        ttl = self.settings.profile_ttl_days * 86400
-        for owner in self.moved:
-            pipe.delete(self.keys.nudge_state(owner))
-        for owner, fields in self.removed.items():
-            if fields and owner not in self.moved:
-                pipe.hdel(self.keys.nudge_state(owner), *fields)
-        for owner, fields in self.changed.items():
-            key = self.keys.nudge_state(owner)
-            if fields and owner not in self.moved:
-                pipe.hset(key, mapping=fields)
-                if ttl:
-                    pipe.expire(key, ttl)
-        stats = self.keys.nudge_stats()
-        for field, amount in self.counts.items():
-            if field.rpartition("|")[2] not in VALUE_COUNTERS:
-                pipe.hincrby(stats, field, int(amount))
+    def state_writes(self, owner: str) -> dict[str, Any] | None:
+        """What the batch changes in ``owner``'s nudge state: ``{"drop": bool, "set":
+        {field: value}, "unset": [field]}`` (``drop``: the state moved to a customer on
+        login and is deleted), or None when nothing. Applied in the owner's slot, in the
+        same step as the owner's document (``recsvc.store.outbox``)."""
+        if owner in self.moved:
+            return {"drop": True, "set": {}, "unset": []}
+        changed, removed = self.changed.get(owner), self.removed.get(owner)
+        if not changed and not removed:
+            return None
+        return {"drop": False, "set": dict(changed or {}), "unset": sorted(removed or ())}
+
+    def owners_written(self) -> set[str]:
+        """Every owner whose nudge state ``state_writes`` has something for."""
+        return {o for o in {*self.moved, *self.changed, *self.removed} if self.state_writes(o)}
+
+    def index_changes(self) -> dict[str, float | None]:
+        """Cart index changes, the same for every off-site channel: owner -> its cart's
+        ``cart_changed_at`` (enters or stays in the index), or None (leaves it). An
+        unchanged cart a channel took already may come back (a cart event that changed
+        nothing): the claim drops it again."""
+        changes: dict[str, float | None] = dict.fromkeys(self.gone)
+        for owner, shared in self.carts.items():
+            changes[owner] = cart_changed_at(shared)
+        return changes
+
+    def counter_increments(self) -> dict[str, float]:
+        """``nudge_stats`` field -> amount to add (counts are whole, values rounded)."""
+        out: dict[str, float] = {}
+        for field_name, amount in self.counts.items():
+            if field_name.rpartition("|")[2] not in VALUE_COUNTERS:
+                out[field_name] = int(amount)
             elif amount:
-                pipe.hincrbyfloat(stats, field, round(amount, 2))
+                out[field_name] = round(amount, 2)
+        return out
 
 
 # --- claims ------------------------------------------------------------------------------
