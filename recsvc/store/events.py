@@ -43,12 +43,12 @@ from recsvc.store.nudges import NudgeLedger, state_owners
 from recsvc.store.outbox import (
     COMMIT,
     RELEASE,
-    RESOLVE,
     Call,
     Relay,
     group_by_visitor,
     hash_digest,
     nudge_args,
+    resolve_lease,
     run_calls,
 )
 from recsvc.store.stream import shard_of, total_length
@@ -387,28 +387,6 @@ class EventWriter:
                 log.warning(
                     "commit reached %d of %d replicas", reply, self.settings.redis_wait_replicas
                 )
-
-
-def resolve_lease(
-    client: redis.Redis, keys: KeySpace, relay: Relay, user_id: str, value: bytes
-) -> None:
-    """Settle the lease ``value`` on ``user_id``'s documents (a stale one): relay its batch if
-    that committed (which writes the customer and releases the lease), else fence the batch
-    off in its visitor's slot and release the lease."""
-    token, visitor_id, _ = value.decode().split("|")
-    found = run_calls(
-        client,
-        [Call.lua(RESOLVE, [keys.outbox(visitor_id), keys.fence(visitor_id)], [token])],
-    )[0]
-    if isinstance(found, Exception):
-        raise found
-    if found:
-        relay.relay([(orjson.loads(found), found)])
-    else:
-        run_calls(client, [Call.lua(RELEASE, [keys.customer_lease(user_id)], [value])])
-    log.warning(
-        "resolved a stale customer lease", extra={"user_id": user_id, "committed": bool(found)}
-    )
 
 
 def _as_hash(reply: Any) -> dict[bytes, bytes]:

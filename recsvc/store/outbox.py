@@ -403,6 +403,28 @@ class Relay:
         return relayed
 
 
+def resolve_lease(
+    client: redis.Redis, keys: KeySpace, relay: Relay, user_id: str, value: bytes
+) -> None:
+    """Settle the lease ``value`` on ``user_id``'s documents (a stale one): relay its batch if
+    that committed (which writes the customer and releases the lease), else fence the batch
+    off in its visitor's slot and release the lease."""
+    token, visitor_id, _ = value.decode().split("|")
+    found = run_calls(
+        client,
+        [Call.lua(RESOLVE, [keys.outbox(visitor_id), keys.fence(visitor_id)], [token])],
+    )[0]
+    if isinstance(found, Exception):
+        raise found
+    if found:
+        relay.relay([(orjson.loads(found), found)])
+    else:
+        run_calls(client, [Call.lua(RELEASE, [keys.customer_lease(user_id)], [value])])
+    log.warning(
+        "resolved a stale customer lease", extra={"user_id": user_id, "committed": bool(found)}
+    )
+
+
 def _failed(reply: Any) -> bool:
     return isinstance(reply, Exception)
 
