@@ -169,3 +169,162 @@ def _wait_cluster_ok(cluster: LocalCluster, timeout: float) -> None:
             return
         time.sleep(0.1)
     raise RuntimeError("the cluster did not reach cluster_state:ok")
+
+
+# --- Sentinel ------------------------------------------------------------------------------
+@dataclass
+class LocalSentinel:
+    """A master, one replica and one sentinel (quorum 1) watching them as ``name``."""
+
+    master: Server
+    replica: Server
+    sentinel: Server
+    name: str = "recsvc"
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://{self.sentinel.address}/{self.name}"
+
+    def master_port(self) -> int | None:
+        """The port of the master the sentinel names now."""
+        try:
+            reply = self.sentinel.client().execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name
+            )
+        except redis.RedisError:
+            return None
+        return int(reply[1]) if reply else None
+
+    def stop(self) -> None:
+        for server in (self.sentinel, self.replica, self.master):
+            server.stop()
+
+
+def start_sentinel(
+    folder: Path, master_options: dict[str, str] | None = None, down_after_ms: int = 1000
+) -> LocalSentinel:
+    """Start a master (with ``master_options``, e.g. ``min-replicas-to-write``), a replica
+    of it and a sentinel; returns once the replica is in sync and the sentinel sees both."""
+    persistence = {"appendonly": "yes", "appendfsync": "everysec"}
+    master = start_server(folder / "a", *_flags({**persistence, **(master_options or {})}))
+    replica = start_server(
+        folder / "b", *_flags({**persistence, "replicaof": f"127.0.0.1 {master.port}"})
+    )
+    _wait(lambda: replica.client().info("replication").get("master_link_status") == "up", 20)
+    sentinel = start_server(folder / "s", sentinel=True)
+    name = "recsvc"
+    admin = sentinel.client()
+    admin.execute_command("SENTINEL", "MONITOR", name, "127.0.0.1", master.port, 1)
+    for option, value in {
+        "down-after-milliseconds": down_after_ms,
+        "failover-timeout": 10000,
+        "parallel-syncs": 1,
+    }.items():
+        admin.execute_command("SENTINEL", "SET", name, option, value)
+    setup = LocalSentinel(master, replica, sentinel, name)
+
+    def sees_replica() -> bool:
+        return bool(admin.execute_command("SENTINEL", "REPLICAS", name))
+
+    _wait(sees_replica, 20)
+    return setup
+
+
+def restart(server: Server, *args: str) -> Server:
+    """Start a stopped server again on its port with its folder (its data comes back from
+    its append-only file)."""
+    return start_server(server.folder, *args, port=server.port)
+
+
+def _wait(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"not within {timeout} s: {condition.__name__}")
+
+
+# --- the service ---------------------------------------------------------------------------
+@dataclass
+class Service:
+    """One ``recsvc serve`` (gunicorn) we started."""
+
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+def start_service(
+    redis_url: str, namespace: str, log: Path, port: int | None = None, workers: int = 2, **env: str
+) -> Service:
+    """``recsvc serve`` on ``port`` against ``redis_url`` in ``namespace``; returns once
+    ``/readyz`` answers 200. ``env`` adds ``RECSVC_*`` settings."""
+    import os
+    import urllib.request
+
+    port = port or free_port()
+    command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
+    environ = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RECSVC_NAMESPACE": namespace,
+        "RECSVC_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    handle = log.open("ab")
+    process = subprocess.Popen(command, env=environ, stdout=handle, stderr=handle)
+    service = Service(port, process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited; see {log}")
+        try:
+            with urllib.request.urlopen(f"{service.base}/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return service
+        except OSError:
+            time.sleep(0.1)
+    service.stop(kill=True)
+    raise TimeoutError(f"service not ready; see {log}")
+
+
+def publish_small_model(redis_url: str, namespace: str, version: str, items: int = 200) -> None:
+    """Publish a random ALS-shaped model (``items`` items, 300 users, 16 factors) and make
+    it current: enough for the recommendation endpoints to answer from it."""
+    import numpy as np
+
+    from recsvc.keys import KeySpace
+    from recsvc.redis_client import connect
+    from recsvc.registry.artifact import ModelArtifact
+    from recsvc.store.models import ModelStore
+
+    rng = np.random.default_rng(abs(hash(version)) % 2**32)
+    users, factors = 300, 16
+    similar = np.stack([np.roll(np.arange(items), -k - 1)[:10] for k in range(items)])
+    artifact = ModelArtifact(
+        version=version,
+        manifest={"model": "als", "created": "2026-01-01", "params": {"factors": factors}},
+        item_ids=[f"i{n}" for n in range(items)],
+        user_ids=[f"u{n}" for n in range(users)],
+        item_factors=rng.normal(size=(items, factors)),
+        user_factors=rng.normal(size=(users, factors)),
+        popular=np.arange(20),
+        trending=np.arange(20)[::-1],
+        similar_items=similar,
+        similar_scores=np.linspace(1, 0, 10)[None, :].repeat(items, 0),
+    )
+    ModelStore(connect(redis_url), KeySpace(namespace)).publish(artifact, make_current=True)
