@@ -37,7 +37,7 @@ import redis
 from recsvc.core.events import event_epoch
 from recsvc.core.profile import apply_event, new_visitor, shared_for
 from recsvc.keys import KeySpace
-from recsvc.redis_client import is_cluster
+from recsvc.redis_client import is_cluster, mget_any
 from recsvc.settings import Settings
 from recsvc.store.nudges import NudgeLedger, state_owners
 from recsvc.store.outbox import (
@@ -180,13 +180,13 @@ class EventWriter:
         """Visitor documents as read, and each visitor's pending mark put (before any
         commit, so that the sweeper finds an entry whose relay never ran)."""
         shards = self.settings.stream_shards
-        calls = [Call(("GET", self.keys.visitor_profile(v))) for v in groups]
-        calls += [
-            Call(("ZADD", self.keys.events_pending(shard_of(v, shards)), now_ms, f"{v}|{token}"))
-            for v in groups
-        ]
-        replies = _raise_first(run_calls(self.client, calls))
-        raws = dict(zip(groups, replies[: len(groups)], strict=True))
+        marks: dict[int, list[Any]] = defaultdict(list)
+        for v in groups:
+            marks[shard_of(v, shards)] += [now_ms, f"{v}|{token}"]
+        calls = [Call(("ZADD", self.keys.events_pending(k), *m)) for k, m in marks.items()]
+        _raise_first(run_calls(self.client, calls))
+        replies = mget_any(self.client, [self.keys.visitor_profile(v) for v in groups])
+        raws = dict(zip(groups, replies, strict=True))
         documents = {v: orjson.loads(raw) if raw else None for v, raw in raws.items()}
         return documents, raws
 
@@ -268,11 +268,11 @@ class EventWriter:
             return
         shards = self.settings.stream_shards
         self._release([(v, u) for v in visitors for u in users_of.get(v, ())], token, now_ms)
-        marks = [
-            Call(("ZREM", self.keys.events_pending(shard_of(v, shards)), f"{v}|{token}"))
-            for v in visitors
-        ]
-        run_calls(self.client, marks)
+        marks: dict[int, list[str]] = defaultdict(list)
+        for v in visitors:
+            marks[shard_of(v, shards)].append(f"{v}|{token}")
+        calls = [Call(("ZREM", self.keys.events_pending(k), *m)) for k, m in marks.items()]
+        run_calls(self.client, calls)
 
     def _read_shared(
         self,

@@ -304,14 +304,16 @@ class Relay:
         shard_owners: dict[int, list[str]] = defaultdict(list)
         marketing: list[Any] = []
         marketing_owners: list[str] = []
+        funnel: dict[str, set[str]] = defaultdict(set)
+        funnel_owners: dict[str, list[str]] = defaultdict(list)
         for entry in entries:
             owner = entry["t"] + entry["v"]
             for user_id, customer in entry.get("c", {}).items():
                 calls.append(self._apply_customer(entry["t"], user_id, customer))
                 owners.append(owner)
             for key, members in entry.get("f", {}).items():
-                calls.append(Call(("PFADD", key, *members)))
-                owners.append(owner)
+                funnel[key].update(members)
+                funnel_owners[key].append(owner)
             counts = entry.get("n", {})
             index = entry.get("i", {})
             if counts or index:
@@ -329,6 +331,9 @@ class Relay:
             records = [encode_record(r) for r in entry["r"]]
             by_shard[entry["s"]] += [f"{entry['t']}:{entry['v']}", len(records), *records]
             shard_owners[entry["s"]].append(owner)
+        for key, members in funnel.items():
+            calls.append(Call(("PFADD", key, *sorted(members))))
+            owners.append(funnel_owners[key][0] if len(funnel_owners[key]) == 1 else "*")
         if marketing:
             channels = [self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS]
             calls.append(
@@ -364,11 +369,13 @@ class Relay:
             run_calls(
                 self.client, [Call(("LREM", self.keys.outbox(e["v"]), 1, raw)) for e, raw in done]
             )
-            marks = [
-                Call(("ZREM", self.keys.events_pending(e["s"]), f"{e['v']}|{e['t']}"))
-                for e, _ in done
-            ]
-            run_calls(self.client, marks)
+            marks: dict[int, list[str]] = defaultdict(list)
+            for e, _ in done:
+                marks[e["s"]].append(f"{e['v']}|{e['t']}")
+            run_calls(
+                self.client,
+                [Call(("ZREM", self.keys.events_pending(k), *m)) for k, m in marks.items()],
+            )
         except redis.RedisError as error:
             log.warning("relay clean-up failed; the sweeper will finish it: %s", error)
             return 0
