@@ -55,7 +55,10 @@ def measure(name: str, redis_url: str, folder: Path, args: argparse.Namespace) -
         service.stop()
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     accepted = [
-        i for body in ingest.bodies if body.startswith(b'{"accepted"') for i in json.loads(body)["ids"]
+        i
+        for body in ingest.bodies
+        if body.startswith(b'{"accepted"')
+        for i in json.loads(body)["ids"]
     ]
     stored = total_length(connect(redis_url), KeySpace(namespace), Settings.stream_shards)
     generator_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
