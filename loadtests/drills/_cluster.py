@@ -8,6 +8,7 @@ virtual environment (6.2).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -262,9 +263,29 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, kill: bool = False) -> None:
+        """SIGTERM (graceful) or SIGKILL (a crash) to gunicorn's whole process group: its
+        master and every worker."""
+        import os
+
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
             self.process.wait(timeout=30)
+        if kill:  # workers may outlive a killed master for a moment: wait them out
+            deadline = time.monotonic() + 10
+            while _group_alive(self.process.pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                time.sleep(0.002)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of process group ``group`` still runs (zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+    return False
 
 
 def start_service(
@@ -286,7 +307,9 @@ def start_service(
         **env,
     }
     handle = log.open("ab")
-    process = subprocess.Popen(command, env=environ, stdout=handle, stderr=handle)
+    process = subprocess.Popen(
+        command, env=environ, stdout=handle, stderr=handle, start_new_session=True
+    )
     service = Service(port, process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

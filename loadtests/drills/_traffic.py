@@ -23,6 +23,7 @@ class Answer:
     done: float
     status: int  # 0: no HTTP answer (connection refused or reset, timeout)
     ids: list[str] = field(default_factory=list)  # event ids of a 202
+    error: str = ""  # the exception's name when there was no HTTP answer
 
     @property
     def ok(self) -> bool:
@@ -78,17 +79,18 @@ class Traffic:
         while not self._stop.is_set() and time.monotonic() < self.deadline:
             n = next(self._counter)
             sent = time.monotonic()
-            status, ids = 0, []
+            status, ids, error = 0, [], ""
             try:
                 if kind == "event":
                     status, ids = self._post(connection, n)
                 else:
                     status = self._get(connection, n)
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
+                error = type(exc).__name__
                 connection.close()
                 connection = self._connection()
             with self._lock:
-                self.answers.append(Answer(kind, sent, time.monotonic(), status, ids))
+                self.answers.append(Answer(kind, sent, time.monotonic(), status, ids, error))
             if self.pause:
                 time.sleep(self.pause)
         connection.close()
