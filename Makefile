@@ -26,7 +26,8 @@ test: setup lint     ## lint, then the whole suite against REDIS_URL or an embed
 # The store, ingestion, exporter and API tests again, on a 3-master Redis Cluster that the
 # session starts on free loopback ports and stops (docs/redis.md).
 CLUSTER_TESTS := tests/store tests/eventlog tests/api/test_events_api.py \
-	tests/api/test_analytics.py tests/api/test_nudges_api.py tests/api/test_visitors.py
+	tests/api/test_analytics.py tests/api/test_nudges_api.py tests/api/test_visitors.py \
+	tests/test_redis_client.py
 
 test-cluster: setup
 	$(BIN)/pytest -q --redis-cluster $(CLUSTER_TESTS)

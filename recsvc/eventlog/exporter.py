@@ -358,12 +358,12 @@ def trim_exported(client: redis.Redis, keys: KeySpace, shard: int = 0) -> int:
     return int(client.xtrim(keys.events_stream(shard), minid=bound, approximate=False))
 
 
-def exporter_lag(
-    client: redis.Redis, keys: KeySpace, shards: int = Settings.stream_shards
-) -> dict[str, Any]:
+def exporter_lag(client: redis.Redis, keys: KeySpace, shards: int | None = None) -> dict[str, Any]:
     """How far the exporter is behind over all shards, for /metrics: the shards' figures
     (``shard_lag``) summed (``stream_length``, ``pending``), the most ``consumers``, the
-    oldest unexported entry, and ``shards``, the per-shard figures."""
+    oldest unexported entry, and ``shards``, the per-shard figures. ``shards`` defaults to
+    ``RECSVC_STREAM_SHARDS``."""
+    shards = shards or Settings.from_env().stream_shards
     each = [shard_lag(client, keys, shard) for shard in range(shards)]
     oldest = [s for s in each if s["oldest_unexported_id"]]
     first = max(oldest, key=lambda s: s["oldest_unexported_age_seconds"], default=None)

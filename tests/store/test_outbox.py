@@ -139,3 +139,21 @@ def test_events_spread_over_the_shards_and_the_exporter_reads_them_all(
     assert sorted(r["id"] for r in iter_records(tmp_path)) == sorted(r["id"] for r in batch)
     assert exporter.stats.events == len(batch)
     assert total_length(redis_conn, keys, settings.stream_shards) == 0
+
+
+def test_with_wait_replicas_a_batch_waits_and_warns_when_none_acknowledge(
+    redis_conn, keys, settings, caplog
+):
+    from recsvc.redis_client import is_cluster
+
+    if is_cluster(redis_conn):
+        pytest.skip("WAIT is for a single master (Sentinel); a cluster's are per shard")
+    waiting = EventWriter(
+        redis_conn, keys, settings.replace(redis_wait_replicas=1, redis_wait_timeout_ms=20)
+    )
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="recsvc.store.events"):
+        waiting.write([rec("page_view", "v1")])
+    assert time.monotonic() - started >= 0.02  # it did wait for the (absent) replica
+    assert "reached 0 of 1 replicas" in caplog.text
+    assert total_length(redis_conn, keys, settings.stream_shards) == 1
