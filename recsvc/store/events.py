@@ -118,21 +118,21 @@ class EventWriter:
             raise StreamFull
         pending = list(groups)
         deadline = time.monotonic() + self.settings.ingest_contention_seconds
-        committed: list[tuple[dict[str, Any], bytes]] = []
-        attempt = 0
-        try:
-            while pending:
-                if attempt:
-                    if time.monotonic() > deadline:
-                        raise TooMuchContention(sum(len(e["r"]) for e, _ in committed))
-                    time.sleep(random.uniform(0, BACKOFF_SECONDS * min(attempt, 20)))
-                done = self._attempt({v: groups[v] for v in pending})
-                committed += done
-                finished = {entry["v"] for entry, _ in done}
-                pending = [v for v in pending if v not in finished]
-                attempt += 1
-        finally:
-            self.relay.relay(committed)
+        committed = attempt = 0
+        while pending:
+            if attempt:
+                if time.monotonic() > deadline:
+                    raise TooMuchContention(committed)
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * min(attempt, 20)))
+            done = self._attempt({v: groups[v] for v in pending})
+            # Relayed before the next attempt: that releases the customer leases the
+            # committed visitors held, which the batch's next visitor of the same
+            # customer waits for.
+            self.relay.relay(done)
+            committed += sum(len(entry["r"]) for entry, _ in done)
+            finished = {entry["v"] for entry, _ in done}
+            pending = [v for v in pending if v not in finished]
+            attempt += 1
         return len(records)
 
     # --- one attempt -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import zlib
 from typing import Any
 
+import orjson
 import redis
 
 from recsvc.keys import KeySpace
@@ -20,8 +21,10 @@ def encode_entry(record: dict[str, Any]) -> dict[str, str]:
 
 
 def encode_record(record: dict[str, Any]) -> str:
-    """The ``e`` field's value: compact JSON, stable key order."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    """The ``e`` field's value: compact JSON, UTF-8, keys in the record's order (orjson:
+    the same text as ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` for event
+    records, several times faster; the relay encodes every accepted event)."""
+    return orjson.dumps(record).decode()
 
 
 def decode_entry(fields: dict[bytes, bytes]) -> dict[str, Any]:

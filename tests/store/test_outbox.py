@@ -157,3 +157,19 @@ def test_with_wait_replicas_a_batch_waits_and_warns_when_none_acknowledge(
     assert time.monotonic() - started >= 0.02  # it did wait for the (absent) replica
     assert "reached 0 of 1 replicas" in caplog.text
     assert total_length(redis_conn, keys, settings.stream_shards) == 1
+
+
+def test_two_devices_of_one_customer_in_one_batch_are_written_one_after_the_other(
+    writer, redis_conn, keys
+):
+    writer.write(
+        [
+            rec("add_to_cart", "phone", 0, item_id="a", user_id="u1"),
+            rec("add_to_cart", "laptop", 1, item_id="b", user_id="u1"),
+            rec("add_to_cart", "phone", 2, item_id="c"),
+        ]
+    )
+    _, shared = ProfileStore(redis_conn, keys).load("laptop")
+    assert set(shared["cart"]["items"]) == {"a", "b", "c"}
+    assert sorted(shared["visitor_ids"]) == ["laptop", "phone"]
+    assert redis_conn.exists(keys.customer_lease("u1")) == 0
