@@ -34,6 +34,7 @@ def spark_session() -> Any:
         SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
         .appName("recsvc-train")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
         .getOrCreate()
