@@ -102,7 +102,7 @@ def measure_ingestion(url: str, visitors: int, per_visitor: int = 8) -> dict:
 
 
 def measure_model_in_redis(url: str, items: int, users: int) -> dict:
-    from recsvc.registry.artifact import ModelArtifact
+    from recsvc.scoring.artifact import ModelArtifact
     from recsvc.store.models import ModelStore
 
     namespace = f"cap{uuid.uuid4().hex[:6]}"

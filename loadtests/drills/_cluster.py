@@ -351,7 +351,7 @@ def publish_small_model(redis_url: str, namespace: str, version: str, items: int
 
     from recsvc.keys import KeySpace
     from recsvc.redis_client import connect
-    from recsvc.registry.artifact import ModelArtifact
+    from recsvc.scoring.artifact import ModelArtifact
     from recsvc.store.models import ModelStore
 
     rng = np.random.default_rng(abs(hash(version)) % 2**32)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("pyspark")
 
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact
 from recsvc.synth.generator import GenerateConfig, generate
 from training.commands import train
 from training.evaluate import evaluate
