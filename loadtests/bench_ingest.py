@@ -20,7 +20,9 @@ from loadtests.server import running_service
 from recsvc.core.events import SOURCES
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
+from recsvc.settings import Settings
 from recsvc.store.namespace import delete_namespace
+from recsvc.store.stream import total_length
 
 TYPES = ["page_view", "product_view", "product_view", "product_view", "search", "add_to_cart"]
 
@@ -84,7 +86,8 @@ def main() -> None:
             if body.startswith(b'{"accepted"')
             for event_id in json.loads(body)["ids"]
         ]
-        stream_len = connect(redis_url).xlen(KeySpace(namespace).events_stream())
+        # Every shard of the stream (docs/redis.md).
+        stream_len = total_length(connect(redis_url), KeySpace(namespace), Settings.stream_shards)
         delete_namespace(connect(redis_url), namespace)  # leave a shared Redis as found
 
     events_per_s = len(accepted_ids) / ingest.seconds
