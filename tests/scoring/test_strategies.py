@@ -169,6 +169,13 @@ class StrategyContract:
                 shares = [e.share for e in entries]
                 assert shares == sorted(shares, reverse=True)
 
+    def test_explaining_changes_nothing_but_the_evidence(self, fitted):
+        _m, _s, explained = self.rank(fitted, n=12)
+        _m, _s, bare = self.rank(fitted, n=12, explain=False)
+        assert explained.rows.tolist() == bare.rows.tolist()
+        if explained.scores is not None:
+            assert explained.scores.tolist() == bare.scores.tolist()
+
     def test_deterministic(self, fitted):
         _m, _s, first = self.rank(fitted, n=10)
         _m, _s, again = self.rank(fitted, n=10)
