@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from recsvc.core.events import event_epoch
 from recsvc.core.profile import apply_event, new_customer, new_visitor, shared_for
 from recsvc.keys import KeySpace
 from recsvc.settings import Settings
+from recsvc.store.funnel import FunnelWrites, batch_time
 from recsvc.store.nudges import NudgeLedger, state_owners
 from recsvc.store.stream import encode_entry
 
@@ -52,9 +53,9 @@ class _Batch:
     """The documents one batch touches, loaded under WATCH."""
 
     nudges: NudgeLedger
+    funnel: FunnelWrites
     visitors: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    funnel: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
 class EventWriter:
@@ -66,11 +67,15 @@ class EventWriter:
         self.settings = settings
         self.ttl = settings.profile_ttl_days * 86400 or None
 
-    def write(self, records: list[dict[str, Any]]) -> int:
+    def write(
+        self, records: list[dict[str, Any]], known_banners: Container[str] | None = None
+    ) -> int:
         """Store ``records`` (already validated, with ids and timestamps); returns how many.
+        Banner impressions count toward frequency caps for ``known_banners`` only (any
+        banner when None).
 
-        Raises ``StreamFull``, ``TooMuchContention`` or a redis error; in every one of
-        those cases nothing was written.
+        Raises ``StreamFull``, ``TooMuchContention``, ``CartLimitExceeded`` (naming the
+        event) or a redis error; in every one of those cases nothing was written.
         """
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -78,7 +83,7 @@ class EventWriter:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     batch = self._load(pipe, records)
-                    self._apply(batch, records)
+                    self._apply(batch, records, known_banners)
                     self._queue_writes(pipe, batch, records)
                     pipe.execute()
                     return len(records)
@@ -92,7 +97,10 @@ class EventWriter:
         pipe.watch(*visitor_keys)
         if pipe.xlen(self.keys.events_stream()) + len(records) > self.settings.stream_max_len:
             raise StreamFull
-        batch = _Batch(NudgeLedger(self.keys, self.settings))
+        retention, now = self.settings.analytics_retention_days, batch_time(records)
+        batch = _Batch(
+            NudgeLedger(self.keys, self.settings, now), FunnelWrites(self.keys, retention, now)
+        )
         for visitor_id, raw in zip(visitor_ids, pipe.mget(visitor_keys), strict=True):
             if raw is not None:
                 batch.visitors[visitor_id] = orjson.loads(raw)
@@ -107,7 +115,9 @@ class EventWriter:
         batch.nudges.load(pipe, state_owners(records, batch.visitors))
         return batch
 
-    def _apply(self, batch: _Batch, records: list[dict[str, Any]]) -> None:
+    def _apply(
+        self, batch: _Batch, records: list[dict[str, Any]], known_banners: Container[str] | None
+    ) -> None:
         for record in records:
             visitor = batch.visitors.get(record["visitor_id"])
             if visitor is None:
@@ -119,12 +129,12 @@ class EventWriter:
                 batch.customers,
                 self.settings.purchased_items_max,
                 batch.nudges.stitched,
+                (self.settings.cart_max_lines, self.settings.cart_max_quantity),
             )
-            effect = apply_event(visitor, shared, record, self.settings)
+            effect = apply_event(visitor, shared, record, self.settings, known_banners)
             batch.nudges.after_event(visitor, shared, record)
             for mark in effect.funnel_marks:
-                key = self.keys.funnel_counter(mark.day, mark.step, mark.source, mark.visitor_type)
-                batch.funnel[key].append(record["visitor_id"])
+                batch.funnel.add(mark, record["visitor_id"])
 
     def _queue_writes(
         self, pipe: redis.client.Pipeline, batch: _Batch, records: list[dict[str, Any]]
@@ -137,6 +147,5 @@ class EventWriter:
             pipe.set(self.keys.visitor_profile(visitor_id), dumps(visitor), ex=self.ttl)
         for user_id, customer in batch.customers.items():
             pipe.set(self.keys.customer(user_id), dumps(customer), ex=self.ttl)
-        for key, members in batch.funnel.items():
-            pipe.pfadd(key, *members)
+        batch.funnel.queue(pipe)
         batch.nudges.queue(pipe)

@@ -17,8 +17,9 @@ Three kinds of keys (``recsvc.keys``):
   weekly cap). Plain numbers, so the claim script compares and sets them in place. A new
   cart claimed or held out on a channel starts that channel's fields afresh. On a
   visitor's first login their state moves to the customer, with their cart.
-- ``nudge_stats``: HASH ``<UTC day>|<channel>|<counter>`` -> count or value
-  (``recsvc.core.nudge_report`` lists the counters).
+- ``nudge_stats(day)``: HASH ``<UTC day>|<channel>|<counter>`` -> count or value
+  (``recsvc.core.nudge_report`` lists the counters), one per day, expiring
+  ``analytics_retention_days`` after it (``recsvc.store.funnel.retention_ttl``).
 
 Claims are one Lua script (``_TAKE``): per candidate it checks that the index still holds
 the cart the caller saw, that the channel has not had this cart yet and, for a claim, the
@@ -54,6 +55,7 @@ from recsvc.core.profile import CART_EVENTS
 from recsvc.keys import KeySpace
 from recsvc.settings import Settings
 from recsvc.store.chance_writer import Chance, ChanceWriter
+from recsvc.store.funnel import retention_ttl
 
 # Events whose nudge bookkeeping needs the owner's nudge state.
 ATTRIBUTION_TYPES = frozenset({"nudge_sent", "nudge_impression", "nudge_click", "purchase"})
@@ -70,23 +72,25 @@ return out
 """
 
 # Takes carts for a channel, once per cart. KEYS[1] the channel's cart index (a taken cart
-# leaves it), KEYS[2] stats hash,
+# leaves it), KEYS[2] today's stats hash,
 # KEYS[3..] each candidate's nudge state. ARGV: channel, now, stats field prefix
 # ("<day>|<channel>|"), cap (negative: no cap, no claims kept: the onsite rule), window of
-# the cap in seconds, state TTL in seconds (0: none), check index (1/0), then per
-# candidate: owner, mode ("claim" or "holdout"), cart (its cart_changed_at).
+# the cap in seconds, state TTL in seconds (0: none), check index (1/0), the stats hash's
+# TTL in seconds, then per candidate: owner, mode ("claim" or "holdout"), cart (its
+# cart_changed_at).
 # Returns the 1-based positions of the candidates taken.
 _TAKE = """
 local channel, now, prefix = ARGV[1], ARGV[2], ARGV[3]
 local cap, week, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local check_index = ARGV[7] == '1'
+local stats_ttl = ARGV[8]
 local now_n = tonumber(now)
 local cycle = {'claimed_at', 'holdout_at', 'sent_at', 'clicked_at', 'recovered_at',
                'recovered_order'}
 local taken = {}
 for i = 3, #KEYS do
   local state = KEYS[i]
-  local at = 8 + (i - 3) * 3
+  local at = 9 + (i - 3) * 3
   local owner, mode, cart = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   local cart_n = tonumber(cart)
   local fresh = true
@@ -123,6 +127,7 @@ for i = 3, #KEYS do
         end
       end
       redis.call('HINCRBY', KEYS[2], prefix .. 'eligible', 1)
+      redis.call('EXPIRE', KEYS[2], stats_ttl)
       if ttl > 0 then redis.call('EXPIRE', state, ttl) end
       if check_index then redis.call('ZREM', KEYS[1], owner) end
       table.insert(taken, i - 2)
@@ -203,9 +208,10 @@ class NudgeLedger:
     ``queue`` inside its MULTI.
     """
 
-    def __init__(self, keys: KeySpace, settings: Settings) -> None:
+    def __init__(self, keys: KeySpace, settings: Settings, now: float) -> None:
         self.keys = keys
         self.settings = settings
+        self.now = now  # the batch's time: counters' TTLs count from it
         self.states: dict[str, dict[str, str]] = {}
         self.changed: dict[str, dict[str, str]] = defaultdict(dict)
         self.removed: dict[str, set[str]] = defaultdict(set)
@@ -343,12 +349,18 @@ class NudgeLedger:
                 pipe.hset(key, mapping=fields)
                 if ttl:
                     pipe.expire(key, ttl)
-        stats = self.keys.nudge_stats()
+        retention = self.settings.analytics_retention_days
         for field, amount in self.counts.items():
+            day = field.partition("|")[0]
+            ttl = retention_ttl(day, retention, self.now)
+            if ttl <= 0:
+                continue  # a day past its retention: its counters are gone already
+            stats = self.keys.nudge_stats(day)
             if field.rpartition("|")[2] not in VALUE_COUNTERS:
                 pipe.hincrby(stats, field, int(amount))
             elif amount:
                 pipe.hincrbyfloat(stats, field, round(amount, 2))
+            pipe.expire(stats, ttl)
 
 
 # --- claims ------------------------------------------------------------------------------
@@ -439,16 +451,15 @@ class NudgeStore:
         self._chances.flush()
         channels = list(channels)
         days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-        fields = [
-            (channel, counter, stat_field(day, channel, counter))
-            for day in days
-            for channel in channels
-            for counter in COUNTERS
-        ]
-        values = self.client.hmget(self.keys.nudge_stats(), [f for _, _, f in fields])
+        wanted = [(channel, counter) for channel in channels for counter in COUNTERS]
+        pipe = self.client.pipeline(transaction=False)
+        for day in days:  # one hash per day
+            pipe.hmget(self.keys.nudge_stats(day), [stat_field(day, *cc) for cc in wanted])
         summed: dict[str, dict[str, float]] = {c: dict.fromkeys(COUNTERS, 0) for c in channels}
-        for (channel, counter, _), raw in zip(fields, values, strict=True):
-            if raw is not None:
+        for day_values in pipe.execute():
+            for (channel, counter), raw in zip(wanted, day_values, strict=True):
+                if raw is None:
+                    continue
                 value = float(raw) if counter in VALUE_COUNTERS else int(raw)
                 summed[channel][counter] += value
         return summed
@@ -518,12 +529,13 @@ class NudgeStore:
             WEEK,
             self.settings.profile_ttl_days * 86400,
             1 if offsite else 0,
+            retention_ttl(utc_day(now), self.settings.analytics_retention_days, now),
         ]
         for cart in carts:
             args += [cart.owner, "holdout" if cart.held_out else "claim", repr(cart.changed)]
         keys = [
             self.keys.cart_index(channel),
-            self.keys.nudge_stats(),
+            self.keys.nudge_stats(utc_day(now)),
             *(self.keys.nudge_state(cart.owner) for cart in carts),
         ]
         return keys, args
