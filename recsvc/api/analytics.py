@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from recsvc.api.blueprint import Blueprint
 from recsvc.clock import utc
 from recsvc.core.funnel import funnel_table
 from recsvc.schemas.analytics import FunnelQuerySchema, FunnelSchema

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from recsvc.api.batches import batch_error, invalid_batch, read_json_body, validate_each
+from recsvc.api.blueprint import Blueprint
 from recsvc.clock import utc
 from recsvc.core.events import new_event_id
 from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema

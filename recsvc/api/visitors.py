@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from recsvc.api.blueprint import Blueprint
 from recsvc.core.events import ID_PATTERN
 from recsvc.core.profile import show_profile
 from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id

@@ -337,18 +337,36 @@ def test_bodies_that_are_not_json_are_400(client, redis_conn, settings, data):
 
 
 @pytest.mark.parametrize(
-    ("json_text", "field"),
+    "json_text",
     [
-        ('{"type": "page_view", "visitor_id": "v-1", "price": 1e400}', "price"),
-        ('{"type": "page_view", "visitor_id": "v-1", "quantity": 1e400}', "quantity"),
-        ('{"type": "page_view", "visitor_id": "v-1", "properties": {"x": -1e400}}', "properties"),
-        ('{"type": "page_view", "visitor_id": "v-1", "properties": {"x": [1e999]}}', "properties"),
+        '{"type": "page_view", "visitor_id": "v-1", "price": 1e400}',
+        '{"type": "page_view", "visitor_id": "v-1", "quantity": 1e400}',
+        '{"type": "page_view", "visitor_id": "v-1", "properties": {"x": -1e400}}',
+        '{"type": "page_view", "visitor_id": "v-1", "properties": {"x": [1e999]}}',
     ],
     ids=["price", "quantity", "property", "property-list"],
 )
-def test_numbers_beyond_float_range_are_422(client, redis_conn, keys, json_text, field):
-    # JSON has no NaN or infinity, but 1e400 is valid JSON that Python reads as infinity:
-    # it must not reach the stream, whose records every reader parses as strict JSON.
+def test_numbers_beyond_float_range_are_400(client, redis_conn, keys, json_text):
+    # JSON has no NaN or infinity, but 1e400 is valid JSON text that Python's json reads as
+    # infinity: the strict parser (recsvc.web.json_body) refuses the body, so it never
+    # reaches the stream, whose records every reader parses as strict JSON.
+    error_of(post_raw(client, json_text), 400, "invalid_json")
+    assert redis_conn.xlen(keys.events_stream()) == 0
+
+
+@pytest.mark.parametrize(
+    ("json_text", "field"),
+    [
+        (
+            '{"type": "page_view", "visitor_id": "v-1", "quantity": 18446744073709551616}',
+            "quantity",
+        ),
+        ('{"type": "page_view", "visitor_id": "v-1", "item_id": 99999999999999999999}', "item_id"),
+    ],
+    ids=["quantity-2^64", "item-id-20-digits"],
+)
+def test_integers_beyond_64_bits_are_422(client, redis_conn, keys, json_text, field):
+    # orjson reads them as floats, which an integer field refuses.
     assert_names(errors_of(post_raw(client, json_text)), 0, field)
     assert redis_conn.xlen(keys.events_stream()) == 0
 

@@ -80,7 +80,29 @@ REACHED = {
 REACHED_BY_METHOD = {("POST", "/v1/admin/banners"): 201}
 CONFIG = {
     "auth": {"openapi": {"ApiKey": {"api_key": PUBLIC}}},
-    "checks": {"positive_data_acceptance": {"enabled": False}},
+    "checks": {
+        "positive_data_acceptance": {"enabled": False},
+        # Refusals of invalid data also include a URL or body over the limits
+        # (recsvc.web.request_guard): an exclude list of 4,096 characters that are not
+        # ASCII is 20 KB of URL.
+        "negative_data_rejection": {
+            "expected-statuses": [
+                "400",
+                "401",
+                "403",
+                "404",
+                "405",
+                "406",
+                "409",
+                "413",
+                "414",
+                "415",
+                "422",
+                "428",
+                "429",
+            ]
+        },
+    },
 }
 
 
