@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     metrics.init_app(app)
     request_guard.init_app(app, settings)
     auth.init_app(app, settings)
+    _warn_without_identity(settings)
     _init_api(app)
     app.register_blueprint(ops.blp)
     app.register_blueprint(
@@ -84,6 +87,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     register_error_handlers(app)
     return app
+
+
+def _warn_without_identity(settings: Settings) -> None:
+    if settings.auth_enabled and not settings.identity_secrets:
+        logging.getLogger(__name__).warning(
+            "RECSVC_IDENTITY_SECRETS is not set: events with a user_id and profile reads "
+            "need a server key (a public key cannot prove an identity)"
+        )
 
 
 def _flask_config(settings: Settings) -> dict:

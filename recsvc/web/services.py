@@ -24,6 +24,7 @@ from recsvc.store.funnel import FunnelStore
 from recsvc.store.models import ModelStore
 from recsvc.store.nudges import NudgeStore
 from recsvc.store.profiles import ProfileStore
+from recsvc.store.rate_limits import RateLimiter
 
 EXTENSION = "recsvc"
 
@@ -44,6 +45,7 @@ class Services:
     nudges: NudgeStore
     banners: BannerStore
     banner_service: BannerService
+    rate_limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -70,6 +72,7 @@ class Services:
             banner_service=BannerService(
                 BannerStore(recommender.client, keys), recommender, settings, clock
             ),
+            rate_limiter=RateLimiter(client),
         )
 
 

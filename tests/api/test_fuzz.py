@@ -17,6 +17,7 @@ from collections import Counter
 
 import pytest
 
+from recsvc.identity.tokens import mint_token
 from recsvc.web.app import create_app
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -24,8 +25,10 @@ hypothesis = pytest.importorskip("hypothesis")
 GenerationMode = schemathesis.GenerationMode
 
 PUBLIC = "fuzz-public-key"
+ANALYST = "fuzz-analyst-key"
 ADMIN = "fuzz-admin-key"
 KEY = {"X-API-Key": PUBLIC}
+ANALYST_KEY = {"X-API-Key": ANALYST}
 EXAMPLES = int(os.environ.get("RECSVC_FUZZ_EXAMPLES", "50"))
 OPERATIONS = [
     ("POST", "/v1/events"),
@@ -112,13 +115,37 @@ def is_admin(path):
     return path.startswith("/v1/admin/") or path == "/v1/nudges/claim"
 
 
+def is_analyst(path):
+    """Analytics and full profiles need an analyst key (or server, admin): a public key
+    gets 403 and 401 there (pinned in test_auth and test_identity)."""
+    return path.startswith("/v1/analytics/") or path == "/v1/visitors/{visitor_id}/profile"
+
+
+def schema_for(path, api, analyst_api, admin_api):
+    if is_admin(path):
+        return admin_api
+    return analyst_api if is_analyst(path) else api
+
+
 def with_key(config, key):
     return {**config, "auth": {"openapi": {"ApiKey": {"api_key": key}}}}
 
 
+SECRET = "fuzz-identity-secret-of-32-characters"
+
+
+def keyed(settings):
+    return settings.replace(
+        public_keys=(PUBLIC,),
+        analyst_keys=(ANALYST,),
+        admin_keys=(ADMIN,),
+        identity_secrets=(SECRET,),
+    )
+
+
 @pytest.fixture
 def app(settings, clock):
-    return create_app(settings.replace(public_keys=(PUBLIC,), admin_keys=(ADMIN,)), clock=clock)
+    return create_app(keyed(settings), clock=clock)
 
 
 def load(app, config=CONFIG):
@@ -135,6 +162,11 @@ def api(app):
 @pytest.fixture
 def admin_api(app):
     return load(app, with_key(CONFIG, ADMIN))
+
+
+@pytest.fixture
+def analyst_api(app):
+    return load(app, with_key(CONFIG, ANALYST))
 
 
 def fuzz(operation, mode, examples=EXAMPLES):
@@ -166,8 +198,8 @@ def test_every_operation_is_fuzzed(api):
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_fuzz(api, admin_api, method, path, mode):
-    statuses = fuzz((admin_api if is_admin(path) else api)[path][method], mode)
+def test_fuzz(api, analyst_api, admin_api, method, path, mode):
+    statuses = fuzz(schema_for(path, api, analyst_api, admin_api)[path][method], mode)
     assert not [s for s in statuses if s >= 500], statuses
     if mode is GenerationMode.POSITIVE:
         assert statuses[REACHED_BY_METHOD.get((method, path), REACHED[path])], statuses
@@ -175,7 +207,7 @@ def test_fuzz(api, admin_api, method, path, mode):
         assert statuses[401], statuses  # requests without the key or with a wrong one
 
 
-def test_answers_with_data_match_the_document(api, app):
+def test_answers_with_data_match_the_document(api, app, clock):
     """Random visitors have no profile: check a real one, and a funnel with counts."""
     events = [
         {"type": "page_view", "visitor_id": "v-1", "source": "google_ads"},
@@ -187,20 +219,38 @@ def test_answers_with_data_match_the_document(api, app):
         {"type": "email_open", "visitor_id": "v-1", "channel": "email"},
         {"type": "survey_response", "visitor_id": "v-1", "properties": {"score": 9}},
     ]
-    response = app.test_client().post("/v1/events", json={"events": events}, headers=KEY)
+    # The purchase logs v-1 in as u-1: a public key needs the backend's token for that.
+    token = {
+        "X-Identity-Token": mint_token(SECRET, user_id="u-1", visitor_id="v-1", now=clock.now())
+    }
+    response = app.test_client().post(
+        "/v1/events", json={"events": events}, headers={**KEY, **token}
+    )
     assert response.status_code == 202
 
     profile = api.make_case(
         operation=api["/v1/visitors/{visitor_id}/profile"]["GET"],
         path_parameters={"visitor_id": "v-1"},
-        headers=KEY,
+        headers=ANALYST_KEY,
     )
     response = profile.call_and_validate()
     assert response.status_code == 200
-    assert response.json()["purchases"]["count"] == 1
+    assert response.json()["purchases"]["count"] == 1 and response.json()["view"] == "full"
+    # What the visitor's own browser reads with its token: documented too.
+    browser = api.make_case(
+        operation=api["/v1/visitors/{visitor_id}/profile"]["GET"],
+        path_parameters={"visitor_id": "v-1"},
+        headers={**KEY, **token},
+    )
+    response = browser.call_and_validate()
+    assert response.status_code == 200
+    assert response.json()["view"] == "browser" and response.json()["purchases"]["count"] == 1
+    assert "segments" not in response.json()
 
     funnel = api.make_case(
-        operation=api["/v1/analytics/funnel"]["GET"], query={"source": "google_ads"}, headers=KEY
+        operation=api["/v1/analytics/funnel"]["GET"],
+        query={"source": "google_ads"},
+        headers=ANALYST_KEY,
     )
     response = funnel.call_and_validate()
     assert response.status_code == 200
@@ -239,13 +289,11 @@ def test_fuzz_without_redis(settings, clock):
     """Redis unreachable: validation still answers 4xx, the rest a documented-shape 503
     with Retry-After (``response_headers_conformance`` and the body schema are checked),
     never a 500."""
-    dead = settings.replace(
+    dead = keyed(settings).replace(
         redis_url=f"redis://127.0.0.1:{closed_port()}",
         redis_connect_timeout=0.2,
         redis_socket_timeout=0.2,
         redis_retries=0,
-        public_keys=(PUBLIC,),
-        admin_keys=(ADMIN,),
     )
     config = {
         **CONFIG,
@@ -256,9 +304,10 @@ def test_fuzz_without_redis(settings, clock):
     }
     app = create_app(dead, clock=clock)
     api, admin_api = load(app, config), load(app, with_key(config, ADMIN))
+    analyst_api = load(app, with_key(config, ANALYST))
     statuses = Counter()
     for method, path in OPERATIONS:
-        operation = (admin_api if is_admin(path) else api)[path][method]
+        operation = schema_for(path, api, analyst_api, admin_api)[path][method]
         statuses.update(fuzz(operation, GenerationMode.POSITIVE, examples=15))
     assert statuses[503], statuses
     assert not [s for s in statuses if s >= 500 and s != 503], statuses
@@ -287,7 +336,7 @@ def closed_port():
     ],
 )
 def test_funnel_queries_found_by_fuzzing(app, query, status, fields):
-    response = app.test_client().get(f"/v1/analytics/funnel?{query}", headers=KEY)
+    response = app.test_client().get(f"/v1/analytics/funnel?{query}", headers=ANALYST_KEY)
     assert response.status_code == status, response.get_json()
     if fields is not None:
         errors = response.get_json()["error"]["details"]["errors"]
