@@ -47,8 +47,8 @@ return '0'
 @dataclass(frozen=True)
 class Bucket:
     """One bucket to take ``cost`` tokens from: ``key`` (``KeySpace.rate_bucket``), refilled
-    at ``rate`` tokens a second up to ``burst``. A cost above ``burst`` is charged as
-    ``burst`` (a full bucket lets the largest request through)."""
+    at ``rate`` tokens a second up to ``burst``. ``cost`` is at most ``burst`` (more could
+    never be taken: the settings make bursts at least a full batch)."""
 
     key: str
     rate: float
@@ -68,7 +68,9 @@ class RateLimiter:
             return 0.0
         args: list[float | int] = []
         for bucket in buckets:
-            args += [bucket.rate, bucket.burst, min(bucket.cost, bucket.burst)]
+            if bucket.cost > bucket.burst:
+                raise ValueError(f"a cost of {bucket.cost} never fits a burst of {bucket.burst}")
+            args += [bucket.rate, bucket.burst, bucket.cost]
         return float(self._take(keys=[bucket.key for bucket in buckets], args=args))
 
 

@@ -28,7 +28,7 @@ from recsvc.schemas.catalog import CatalogItemSchema, CatalogUpsertSchema
 from recsvc.schemas.common import ApiErrorSchema, item_id_property
 from recsvc.schemas.events import EVENT_SCHEMA_RULES, EventBatchSchema, EventSchema
 from recsvc.settings import Settings
-from recsvc.web import auth, logs, metrics, request_guard
+from recsvc.web import auth, logs, metrics, rate_limit, request_guard
 from recsvc.web.errors import register_error_handlers
 from recsvc.web.json_body import StrictJSONProvider
 from recsvc.web.services import EXTENSION, Services
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.from_env()
     logs.configure_logging(settings.log_level)
     check_secrets(settings.identity_secrets)
+    rate_limit.check_bursts(settings)
     app = Flask("recsvc")
     # Route paths as written: merging "//" redirected with an HTML body, or matched a
     # route under a spelling that prefix checks did not expect.

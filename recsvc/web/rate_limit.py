@@ -19,6 +19,7 @@ from collections import Counter
 from typing import Any
 
 from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.settings import Settings
 from recsvc.store.rate_limits import Bucket, retry_after
 from recsvc.web.auth import Caller
 from recsvc.web.errors import ApiError
@@ -26,6 +27,19 @@ from recsvc.web.metrics import RATE_LIMITED, RATE_LIMITER_UNAVAILABLE
 from recsvc.web.services import services
 
 log = logging.getLogger(__name__)
+
+
+def check_bursts(settings: Settings) -> None:
+    """Raise ValueError (at start) for a burst smaller than a full batch: such a batch
+    could never be let through, however long the caller waited."""
+    for scope in ("key", "visitor"):
+        rate = getattr(settings, f"rate_limit_{scope}_per_second")
+        burst = getattr(settings, f"rate_limit_{scope}_burst")
+        if rate > 0 and burst < settings.max_batch_events:
+            raise ValueError(
+                f"RECSVC_RATE_LIMIT_{scope.upper()}_BURST ({burst}) must be at least "
+                f"RECSVC_MAX_BATCH_EVENTS ({settings.max_batch_events})"
+            )
 
 
 def event_buckets(caller: Caller, events: list[dict[str, Any]]) -> list[Bucket]:

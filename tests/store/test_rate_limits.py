@@ -38,9 +38,11 @@ def test_a_request_is_charged_to_every_bucket_or_to_none(limiter, keys, redis_co
     assert not redis_conn.exists(fresh.key)  # nothing was taken from the full one
 
 
-def test_a_cost_above_the_burst_passes_a_full_bucket(limiter, keys):
-    assert limiter.take([bucket(keys, "k", burst=5, cost=50)]) == 0.0
-    assert limiter.take([bucket(keys, "k", burst=5, cost=1)]) > 0
+def test_a_cost_above_the_burst_is_a_programming_error(limiter, keys):
+    """It could never be taken; charging it as the burst would let a big batch through
+    for less than it costs (the settings keep bursts at least a full batch)."""
+    with pytest.raises(ValueError):
+        limiter.take([bucket(keys, "k", burst=5, cost=6)])
 
 
 def test_a_bucket_expires_once_it_would_be_full_again(limiter, keys, redis_conn):

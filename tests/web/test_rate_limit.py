@@ -26,7 +26,11 @@ def post(client, body, key=PUBLIC):
 
 def test_a_visitor_over_its_burst_is_429_with_retry_after(settings, clock, redis_conn, keys):
     client = client_with(
-        settings, clock, rate_limit_visitor_per_second=1.0, rate_limit_visitor_burst=10
+        settings,
+        clock,
+        max_batch_events=10,
+        rate_limit_visitor_per_second=1.0,
+        rate_limit_visitor_burst=10,
     )
     assert post(client, events("v-1", 10)).status_code == 202
     refused = post(client, events("v-1", 5))
@@ -39,7 +43,9 @@ def test_a_visitor_over_its_burst_is_429_with_retry_after(settings, clock, redis
 
 
 def test_the_key_bucket_caps_all_visitors_together(settings, clock, redis_conn, keys):
-    client = client_with(settings, clock, rate_limit_key_per_second=1.0, rate_limit_key_burst=30)
+    client = client_with(
+        settings, clock, max_batch_events=10, rate_limit_key_per_second=1.0, rate_limit_key_burst=30
+    )
     accepted = sum(post(client, events(f"v-{n}", 4)).status_code == 202 for n in range(20))
     assert accepted == 7  # 28 of the 30 tokens; the 8th batch of 4 does not fit
     assert redis_conn.xlen(keys.events_stream()) == 28
@@ -47,7 +53,11 @@ def test_the_key_bucket_caps_all_visitors_together(settings, clock, redis_conn, 
 
 def test_server_keys_are_not_limited(settings, clock):
     client = client_with(
-        settings, clock, rate_limit_visitor_per_second=1.0, rate_limit_visitor_burst=2
+        settings,
+        clock,
+        max_batch_events=2,
+        rate_limit_visitor_per_second=1.0,
+        rate_limit_visitor_burst=2,
     )
     for _ in range(5):
         assert post(client, events("v-1", 2), key=SERVER).status_code == 202
@@ -56,7 +66,11 @@ def test_server_keys_are_not_limited(settings, clock):
 def test_a_refused_batch_takes_no_tokens(settings, clock):
     """Invalid or unproven batches are refused before they are charged."""
     client = client_with(
-        settings, clock, rate_limit_visitor_per_second=0.001, rate_limit_visitor_burst=3
+        settings,
+        clock,
+        max_batch_events=3,
+        rate_limit_visitor_per_second=0.001,
+        rate_limit_visitor_burst=3,
     )
     assert post(client, {"type": "nope", "visitor_id": "v-1"}).status_code == 422
     stitch = {"type": "page_view", "visitor_id": "v-1", "user_id": "u-1"}
@@ -66,7 +80,7 @@ def test_a_refused_batch_takes_no_tokens(settings, clock):
 
 @pytest.mark.parametrize("limits", [{"rate_limit_key_per_second": 0.0}])
 def test_a_rate_of_zero_turns_a_limit_off(settings, clock, limits):
-    client = client_with(settings, clock, rate_limit_key_burst=1, **limits)
+    client = client_with(settings, clock, max_batch_events=5, rate_limit_key_burst=1, **limits)
     for n in range(3):
         assert post(client, events(f"v-{n}", 5)).status_code == 202
 
@@ -87,6 +101,12 @@ def test_redis_trouble_fails_open_to_the_write(settings, clock):
     answer = post(client, events("v-1", 1))
     assert answer.status_code == 503 and "Retry-After" in answer.headers
     assert RATE_LIMITER_UNAVAILABLE._value.get() == before + 1
+
+
+@pytest.mark.parametrize("scope", ["key", "visitor"])
+def test_a_burst_smaller_than_a_batch_is_refused_at_start(settings, clock, scope):
+    with pytest.raises(ValueError, match="BURST"):
+        client_with(settings, clock, **{f"rate_limit_{scope}_burst": 999})
 
 
 def closed_port():
