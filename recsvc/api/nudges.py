@@ -91,6 +91,7 @@ def post_claim(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/analytics/nudges")
 @blp.arguments(NudgeReportQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, NudgeReportSchema)
+@blp.alt_response(403, schema=ApiErrorSchema, description="Needs an analyst, server or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[str, Any]:
@@ -98,7 +99,9 @@ def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[s
     out, claimed, nudges sent and clicked, recoveries (a purchase within
     ``nudge_attribution_days`` of the nudge) and their value, the same for the held-out
     carts, and what the nudges added: incremental recoveries and lift over the holdout.
-    Counters count on the day they happened (a recovery on the purchase's day)."""
+    Counters count on the day they happened (a recovery on the purchase's day), and are
+    kept ``analytics_retention_days``. Nudge revenue is analytics: an analyst, server or
+    admin key (a public or sender key: 403)."""
     start, end = day_range(start, end)
     channels = [channel] if channel else list(NUDGE_CHANNELS)
     counts = services().nudges.counts(start, end, channels)

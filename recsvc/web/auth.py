@@ -78,6 +78,8 @@ class Caller:
 
 
 OPEN = Caller("open", "open", frozenset().union(*CAPABILITIES.values()))
+# With keys configured, a request that needs none (operations, preflight) may do nothing.
+NOBODY = Caller("none", "none", frozenset())
 
 
 class KeyTable:
@@ -121,7 +123,8 @@ def key_id(key: str) -> str:
 
 
 def current_caller() -> Caller:
-    """The caller of the current request (set before any view runs)."""
+    """The caller of the current request (set before any view runs; ``OPEN`` when the
+    service runs without keys)."""
     return g.get("caller", OPEN)
 
 
@@ -148,6 +151,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     def _require_key() -> None:
         path = request.path
         if path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
+            g.caller = NOBODY
             return
         given = request.headers.get(HEADER)
         role = table.role_of(given)
