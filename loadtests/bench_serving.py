@@ -39,7 +39,7 @@ counts shared pages once per process and PSS splits them). Workers recycled by
 gunicorn's ``max_requests`` during a phase are counted (a fresh worker loads the model
 inside its first recommendation request). The namespace is deleted at the end.
 
-Factors are structured so that the norm-pruned search (recsvc.core.search) behaves as it
+Factors are structured so that the norm-pruned search (recsvc.scoring.index) behaves as it
 does on real ALS factors, the ``gauss-pop`` recipe of loadtests/bench_search.py: item
 directions around 500 Gaussian centres (centre + 0.7 x noise, normalised), item norms
 heavy-tailed, Pareto(1.5) + 0.01, so the popularity of an item is its norm (popular and
@@ -70,15 +70,15 @@ import numpy as np
 
 from loadtests import loadgen
 from loadtests.server import _wait_ready, benchmark_redis, free_port
-from recsvc.core.search import ItemIndex
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact, session_arrays
+from recsvc.scoring.index import ItemIndex
+from recsvc.scoring.session_model import tuned_blend
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
 from recsvc.store.namespace import delete_namespace
-from training.session_artifact import session_arrays
-from training.sessions import Sessions, fit_session_model, tuned_blend
+from training.sessions import Sessions, fit_session_model
 
 HOST = "127.0.0.1"
 CENTRES = 500
