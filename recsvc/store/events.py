@@ -210,9 +210,8 @@ class EventWriter:
                 raise reply  # outcome unknown: the caller answers 503
             if reply == 1:
                 done.append(entries[visitor_id][:2])
-        self._let_go(
-            [v for v in groups if v not in {e["v"] for e, _ in done}], users_of, token, now_ms
-        )
+        finished = {e["v"] for e, _ in done}  # once: not per visitor (a batch has 1,000)
+        self._let_go([v for v in groups if v not in finished], users_of, token, now_ms)
         return done
 
     def _read_visitors(

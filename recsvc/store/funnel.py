@@ -14,6 +14,7 @@ each counter's TTL; the relay adds the visitors and sets it (``recsvc.store.outb
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from recsvc.store.outbox import Call, run_calls
 HLL_STANDARD_ERROR = 0.0081
 
 
+@functools.lru_cache(maxsize=1024)  # a few days recur in every batch; parsing them is not free
 def day_expiry(day: str, retention_days: int) -> int:
     """Unix seconds at which a counter of ``day`` (YYYY-MM-DD, UTC) expires: the end of the
     day plus ``retention_days``."""

@@ -337,6 +337,8 @@ class NudgeLedger:
     def counter_ttls(self) -> dict[str, int]:
         """UTC day -> seconds its ``nudge_stats(day)`` hash has left at the batch's time,
         for each day the batch counts in and that is within its retention."""
+        if not self.counts:
+            return {}  # most batches count nothing
         retention = self.settings.analytics_retention_days
         days = {field_name.partition("|")[0] for field_name in self.counts}
         ttls = {day: retention_ttl(day, retention, self.now) for day in days}
