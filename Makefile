@@ -27,7 +27,7 @@ test: setup lint     ## lint, then the whole suite against REDIS_URL or an embed
 # session starts on free loopback ports and stops (docs/redis.md).
 CLUSTER_TESTS := tests/store tests/eventlog tests/api/test_events_api.py \
 	tests/api/test_analytics.py tests/api/test_nudges_api.py tests/api/test_visitors.py \
-	tests/test_redis_client.py
+	tests/test_redis_client.py tests/web/test_rate_limit.py
 
 test-cluster: setup
 	$(BIN)/pytest -q --redis-cluster $(CLUSTER_TESTS)

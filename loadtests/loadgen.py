@@ -24,9 +24,12 @@ class Request:
     method: str
     path: str
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self, host: str) -> bytes:
         head = f"{self.method} {self.path} HTTP/1.1\r\nHost: {host}\r\n"
+        for name, value in self.headers.items():
+            head += f"{name}: {value}\r\n"
         if self.body:
             head += f"Content-Type: application/json\r\nContent-Length: {len(self.body)}\r\n"
         return head.encode() + b"\r\n" + self.body

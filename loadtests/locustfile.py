@@ -7,6 +7,11 @@ analyst loads the funnel. At the end the run fails (exit code 1) when an SLO is 
 - ``RECSVC_SLO_P99_MS`` (default 50): 99th percentile latency over all requests;
 - ``RECSVC_SLO_FAILURE_RATIO`` (default 0.001): share of failed requests.
 
+With API keys on, ``RECSVC_API_KEY`` is the public key, ``RECSVC_ANALYST_KEY`` the key the
+funnel is read with, and ``RECSVC_IDENTITY_SECRETS`` the service's: each visitor gets an
+identity token for its own visitor id, as the store's backend would put it in the page, to
+read its profile with (README, "API keys, roles and identity").
+
 Headless and bounded, e.g.::
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 \\
@@ -22,7 +27,11 @@ import uuid
 
 from locust import FastHttpUser, between, events, task
 
+from recsvc.identity.tokens import mint_token
+
 API_KEY = os.environ.get("RECSVC_API_KEY", "")
+ANALYST_KEY = os.environ.get("RECSVC_ANALYST_KEY", API_KEY)
+IDENTITY_SECRET = os.environ.get("RECSVC_IDENTITY_SECRETS", "").split(",")[0]
 SOURCES = ["google_ads", "facebook_ads", "organic_search", "email", "social", "direct", "referral"]
 ITEMS = [f"i{n:05d}" for n in range(5000)]
 SLO_P99_MS = float(os.environ.get("RECSVC_SLO_P99_MS", 50))
@@ -35,6 +44,10 @@ class StorefrontVisitor(FastHttpUser):
     def on_start(self) -> None:
         self.visitor_id = f"lt-{uuid.uuid4().hex[:12]}"
         self.headers = {"X-API-Key": API_KEY} if API_KEY else {}
+        self.proof = dict(self.headers)
+        if IDENTITY_SECRET:
+            token = mint_token(IDENTITY_SECRET, visitor_id=self.visitor_id, ttl_seconds=3600)
+            self.proof["X-Identity-Token"] = token
         self.send([{"type": "page_view", "source": random.choice(SOURCES)}], "land")
 
     def send(self, events_: list[dict], name: str) -> None:
@@ -73,13 +86,14 @@ class StorefrontVisitor(FastHttpUser):
     def profile(self) -> None:
         self.client.get(
             f"/v1/visitors/{self.visitor_id}/profile",
-            headers=self.headers,
+            headers=self.proof,
             name="GET /v1/visitors/[id]/profile",
         )
 
     @task(1)
     def funnel(self) -> None:
-        self.client.get("/v1/analytics/funnel", headers=self.headers, name="GET funnel")
+        analyst = {"X-API-Key": ANALYST_KEY} if ANALYST_KEY else {}
+        self.client.get("/v1/analytics/funnel", headers=analyst, name="GET funnel")
 
 
 @events.quitting.add_listener

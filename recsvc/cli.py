@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "rollback": "recsvc.registry.commands:rollback",
     "models": "recsvc.registry.commands:models",
     "backtest-rules": "recsvc.marketing.commands:backtest_rules",
+    "identity-token": "recsvc.identity.commands:identity_token",
 }
 
 

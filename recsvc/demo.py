@@ -1,9 +1,12 @@
 """``recsvc demo``: the whole loop on one machine, in one command.
 
 Generates a small synthetic storefront, trains an ALS model on it and publishes it to Redis
-(the embedded one unless ``REDIS_URL`` is set), starts the service under gunicorn, replays
-the store's event log into it so profiles and the funnel are live, and prints ready
-``curl`` lines. Ctrl-C stops everything it started.
+(the embedded one unless ``REDIS_URL`` is set), starts the service under gunicorn with API
+keys of every role and an identity secret, replays the store's event log into it with the
+server key (the log's events carry user ids, which only a server key may assert), and
+prints ready ``curl`` lines: storefront calls with the public key, a profile read with an
+identity token minted as a store's backend would, analytics with the analyst key. Ctrl-C
+stops everything it started.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +27,7 @@ from typing import Any
 import click
 
 from recsvc.eventlog.reader import iter_records
+from recsvc.identity.tokens import mint_token
 from recsvc.keys import KeySpace
 from recsvc.redis_client import EmbeddedRedis, connect, start_embedded
 from recsvc.schemas.banners import BannerSchema
@@ -37,6 +42,13 @@ from recsvc.synth import replay as replayer
 
 # Its own key namespace: the demo never touches a deployment's keys on a shared Redis.
 DEMO_NAMESPACE = "recsvc-demo"
+# The demo's API keys (it listens on loopback only); the identity secret is new each run.
+DEMO_KEYS = {
+    "RECSVC_PUBLIC_KEYS": "demo-public",
+    "RECSVC_ANALYST_KEYS": "demo-analyst",
+    "RECSVC_SERVER_KEYS": "demo-server",
+    "RECSVC_ADMIN_KEYS": "demo-admin",
+}
 
 
 @click.command()
@@ -67,17 +79,19 @@ def demo(port: int, visitors: int, items: int, days: int, seed: int, no_wait: bo
     _interrupt_on_sigterm()
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
     server = None
+    secret = secrets.token_urlsafe(32)
     try:
         redis_url = settings.redis_url or embedded.url
         _publish(redis_url, artifact, store)
         click.secho(f"4/5 serving on http://127.0.0.1:{port}", bold=True)
-        server = _start_server(port, redis_url)
+        server = _start_server(port, redis_url, secret)
         _wait_ready(port, server)
         click.secho("5/5 replaying the store's events into the service", bold=True)
         base = f"http://127.0.0.1:{port}"
-        sent = replayer.replay(base, store, 500, None, None, progress=True)
+        server_key = DEMO_KEYS["RECSVC_SERVER_KEYS"]
+        sent = replayer.replay(base, store, 500, server_key, None, progress=True)
         click.echo(f"    {sent.sent:,} events accepted")
-        click.echo(_curl_lines(base, store))
+        click.echo(_curl_lines(base, store, secret))
         if not no_wait:
             click.echo("Ctrl-C to stop.")
             server.wait()
@@ -176,10 +190,10 @@ def _clear_namespace(redis_url: str) -> None:
     delete_namespace(connect(redis_url), DEMO_NAMESPACE)
 
 
-def _start_server(port: int, redis_url: str) -> subprocess.Popen:
+def _start_server(port: int, redis_url: str, secret: str) -> subprocess.Popen:
     # The demo's own output matters more than per-request access logs.
-    env = {"RECSVC_LOG_LEVEL": "WARNING", **os.environ}
-    env.update(REDIS_URL=redis_url, RECSVC_NAMESPACE=DEMO_NAMESPACE)
+    env = {"RECSVC_LOG_LEVEL": "WARNING", **os.environ, **DEMO_KEYS}
+    env.update(REDIS_URL=redis_url, RECSVC_NAMESPACE=DEMO_NAMESPACE, RECSVC_IDENTITY_SECRETS=secret)
     command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port)]
     return subprocess.Popen(command, env=env)
 
@@ -205,11 +219,16 @@ def _stop(server: subprocess.Popen | None, embedded: EmbeddedRedis | None) -> No
         embedded.stop()
 
 
-def _curl_lines(base: str, store: Path) -> str:
+def _curl_lines(base: str, store: Path, secret: str) -> str:
     """Ready commands: a sample visitor who left a cart, and a new visitor who views three
-    items of one category (the session strategy brings that category back)."""
+    items of one category (the session strategy brings that category back). Storefront
+    calls carry the public key; the profile read the visitor's identity token, as the
+    store's backend would put it in the page; the funnel the analyst key."""
     carts: dict[str, int] = {}
+    users: dict[str, str] = {}
     for record in iter_records(store / "events"):
+        if record.get("user_id"):
+            users[record["visitor_id"]] = record["user_id"]
         if record["type"] == "add_to_cart":
             carts[record["visitor_id"]] = carts.get(record["visitor_id"], 0) + 1
         elif record["type"] == "purchase":
@@ -223,21 +242,30 @@ def _curl_lines(base: str, store: Path) -> str:
     )
     cart = json.dumps({"items": viewed[:2], "n": 5})
     pretty = "| python -m json.tool"
+    key = f"-H 'X-API-Key: {DEMO_KEYS['RECSVC_PUBLIC_KEYS']}'"
+    analyst = f"-H 'X-API-Key: {DEMO_KEYS['RECSVC_ANALYST_KEYS']}'"
+    # As the store's backend would: the browser's visitor id, and its user when logged in.
+    token = mint_token(secret, user_id=users.get(visitor), visitor_id=visitor, ttl_seconds=86400)
+    proof = f"-H 'X-Identity-Token: {token}'"
+    json_body = "-H 'Content-Type: application/json'"
     return "\n".join(
         [
             "",
-            "Try:",
-            f"  curl -s {base}/v1/visitors/{visitor}/recommendations {pretty}",
-            f"  curl -s {base}/v1/visitors/{visitor}/profile {pretty}",
-            f"  curl -s -X POST {base}/v1/events -H 'Content-Type: application/json' -d '{views}'",
-            f"  curl -s '{base}/v1/visitors/v-new/recommendations?n=5' {pretty}"
+            "Try (keys: public demo-public, analyst demo-analyst, server demo-server, admin "
+            "demo-admin):",
+            f"  curl -s {key} {base}/v1/visitors/{visitor}/recommendations {pretty}",
+            f"  curl -s {key} {proof} \\\n      {base}/v1/visitors/{visitor}/profile {pretty}"
+            "   # the browser's view: its token",
+            f"  curl -s {analyst} {base}/v1/visitors/{visitor}/profile {pretty}   # the full one",
+            f"  curl -s {key} -X POST {base}/v1/events {json_body} -d '{views}'",
+            f"  curl -s {key} '{base}/v1/visitors/v-new/recommendations?n=5' {pretty}"
             f"   # {category}, from 3 views",
-            f"  curl -s '{base}/v1/items/{viewed[0]}/similar?n=5' {pretty}",
-            f"  curl -s -X POST {base}/v1/recommendations/cart -H 'Content-Type: application/json'"
+            f"  curl -s {key} '{base}/v1/items/{viewed[0]}/similar?n=5' {pretty}",
+            f"  curl -s {key} -X POST {base}/v1/recommendations/cart {json_body}"
             f" -d '{cart}' {pretty}",
-            f"  curl -s '{base}/v1/visitors/{visitor}/banners?placement=home' {pretty}",
-            f"  curl -s {base}/v1/visitors/{visitor}/nudges {pretty}   # the cart they left",
-            f"  curl -s '{base}/v1/analytics/funnel' {pretty}",
+            f"  curl -s {key} '{base}/v1/visitors/{visitor}/banners?placement=home' {pretty}",
+            f"  curl -s {key} {base}/v1/visitors/{visitor}/nudges {pretty}   # the cart they left",
+            f"  curl -s {analyst} '{base}/v1/analytics/funnel' {pretty}",
             f"  open {base}/docs  (the API, from its OpenAPI document)",
             "",
         ]

@@ -12,6 +12,7 @@ keys one operation touches together land in one Redis Cluster slot:
 - ``{catalog}`` for the item catalog and its version counter, so an upsert and the
   counter's INCR are one transaction;
 - ``{marketing}`` for banners, the abandoned-cart index and the nudge counters;
+- ``{ratelimit}`` for the rate limits' token buckets;
 - ``{models}`` for the registry's pointers (current version, history, published list),
   so making a version current or rolling back is one atomic operation;
 - ``{mv:<version>}`` for a version's item side, ``{mvu:<version>:<bucket>}`` for one
@@ -116,9 +117,18 @@ class KeySpace:
         it was sent, clicked, recovered (``recsvc.store.nudges``)."""
         return f"{self.namespace}:{{{owner}}}:nudges"
 
-    def nudge_stats(self) -> str:
-        """HASH ``<day>|<channel>|<counter>`` -> count or value, for nudge analytics."""
-        return f"{self.namespace}:{{marketing}}:nudge_stats"
+    def nudge_stats(self, day: str) -> str:
+        """HASH ``<day>|<channel>|<counter>`` -> count or value, for nudge analytics: one
+        per UTC day (YYYY-MM-DD), so each expires with its day's retention."""
+        return f"{self.namespace}:{{marketing}}:nudge_stats:{day}"
+
+    # --- rate limits ----------------------------------------------------------------------
+    def rate_bucket(self, scope: str, name: str) -> str:
+        """HASH token bucket (``tokens``, ``at``) of one API key (``scope`` ``key``, ``name``
+        its fingerprint) or one visitor (``visitor``, the visitor id). One hash tag for
+        all, so one script takes from all of a request's buckets at once (one Cluster
+        slot); each expires once it would be full again."""
+        return f"{self.namespace}:{{ratelimit}}:{scope}:{name}"
 
     # --- model versions -----------------------------------------------------------------
     def model_current(self) -> str:

@@ -155,6 +155,52 @@ class Settings:
     funnel_default_days: int = 30
     funnel_max_days: int = 366
 
+    # --- Hardening: identity, hostile input, bounded state ---------------------------------
+    # Keys of the store's own backend (server-side events, order systems): may send a
+    # user_id without an identity token, backdate events within analytics_retention_days,
+    # read full profiles and analytics; not rate limited.
+    server_keys: tuple[str, ...] = ()
+    # Keys of dashboards and analysts: analytics and full profiles; otherwise a public key.
+    analyst_keys: tuple[str, ...] = ()
+    # Secrets the store's backend signs identity tokens with (HS256; recsvc.web.identity).
+    # The first signs (recsvc identity-token), every one verifies: add the new secret
+    # first, move backends to it, then drop the old. At least 32 characters each.
+    identity_secrets: tuple[str, ...] = ()
+    # A token whose expiry lies further ahead than this is refused: a leaked token must not
+    # prove an identity for months.
+    identity_token_max_seconds: int = 7 * 86400
+    # Nesting of a JSON body: an event batch is 4 deep; the standard library crashed at
+    # about 1,000.
+    max_json_depth: int = 32
+    # Path plus query string, in bytes: gunicorn refuses a request line over 4,094 itself.
+    max_url_bytes: int = 4096
+    # Public keys may send events at most this old: the browser sends what happens as it
+    # happens, and 72 hours is what GA4's Measurement Protocol accepts. Server keys may go
+    # back analytics_retention_days.
+    public_event_max_age_seconds: int = 3 * 86400
+    # Funnel counters and nudge statistics of a day expire this many days after it; funnel
+    # queries reach back at most funnel_max_days (366), so a year-on-year query still works.
+    analytics_retention_days: int = 400
+    # A cart holds at most this many lines of at most this quantity each; an event beyond
+    # either is a 422. A real basket is tens of lines; 30 requests made a 1.1 MB profile.
+    cart_max_lines: int = 100
+    cart_max_quantity: int = 1000
+    # Banners whose impressions a visitor document counts (the oldest day is forgotten
+    # first): frequency caps need today's, and a store runs tens of banners.
+    banner_impressions_max: int = 50
+    # Devices (visitor ids) a customer document remembers, newest last.
+    customer_visitor_ids_max: int = 50
+    # Token buckets (recsvc.store.rate_limits), in events: per API key of a rate-limited role
+    # (public, analyst) and per visitor id. A public key is shared by every browser of the
+    # store, so its rate is the ceiling of what all browsers together may send: half the
+    # ingestion target, so one caller cannot take all of it nor outrun the exporter for
+    # long (the stream's cap is stream_max_len). The bursts are at least max_batch_events:
+    # a full batch must be able to pass. 0 turns a limit off.
+    rate_limit_key_per_second: float = 5000.0
+    rate_limit_key_burst: int = 20_000
+    rate_limit_visitor_per_second: float = 10.0
+    rate_limit_visitor_burst: int = 1000
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``), then ``overrides``."""
@@ -169,7 +215,13 @@ class Settings:
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.public_keys or self.sender_keys or self.admin_keys)
+        return bool(
+            self.public_keys
+            or self.sender_keys
+            or self.admin_keys
+            or self.server_keys
+            or self.analyst_keys
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from recsvc.api.blueprint import Blueprint
 from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.schemas.models import (
     VERSION_EXAMPLE,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from recsvc.api.blueprint import Blueprint
 from recsvc.clock import utc
 from recsvc.core.funnel import funnel_table
 from recsvc.schemas.analytics import FunnelQuerySchema, FunnelSchema
@@ -24,6 +24,7 @@ blp = Blueprint("analytics", __name__, url_prefix="/v1/analytics", description="
 # and a misspelt filter would silently count everybody.
 @blp.arguments(FunnelQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, FunnelSchema)
+@blp.alt_response(403, schema=ApiErrorSchema, description="Needs an analyst, server or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_funnel(
@@ -31,7 +32,8 @@ def get_funnel(
 ) -> dict[str, Any]:
     """The web funnel between two UTC days (inclusive): unique visitors reaching each step
     (a visitor reaching a later step counts for the earlier ones that day), conversion from
-    the previous step and drop-off, by first-touch source and new/returning visitor."""
+    the previous step and drop-off, by first-touch source and new/returning visitor.
+    Analytics need an analyst, server or admin key (a public key: 403)."""
     svc = services()
     start, end = day_range(start, end)
     counts = svc.funnel.counts(start, end, source, visitor_type)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from recsvc.api.blueprint import Blueprint
 from recsvc.api.json_response import json_response
 from recsvc.api.quick_parser import QuickParser, quick_query
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id

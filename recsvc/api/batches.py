@@ -3,31 +3,27 @@ problem named by its index, field and reason, nothing written when there is one.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
 from recsvc.web.errors import ApiError
+from recsvc.web.json_body import InvalidJson, parse_json
 
 MAX_ERRORS_SHOWN = 100
 
 
-def read_json_body() -> Any:
-    """The request body parsed as JSON; a 400 naming the problem otherwise. Bodies over
-    ``MAX_CONTENT_LENGTH`` raise Flask's 413 while being read."""
-    raw = request.get_data(cache=False)
+def read_json_body(cache: bool = False) -> Any:
+    """The request body parsed as strict JSON (``recsvc.web.json_body``: no NaN, no
+    infinity, no lone surrogates, nested at most ``max_json_depth`` levels); a 400 naming
+    the problem otherwise. Bodies over ``MAX_CONTENT_LENGTH`` raise a 413 while being read
+    (streamed ones too: ``recsvc.web.request_guard``)."""
+    raw = request.get_data(cache=cache)
     try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as error:
+        return parse_json(raw, current_app.config["RECSVC_SETTINGS"].max_json_depth)
+    except InvalidJson as error:
         raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from error
-
-
-def _no_constant(name: str) -> Any:
-    """Python's json reads NaN and Infinity, which JSON has not: refuse them, so that what
-    we store stays JSON that every reader (exporter, training job) can parse."""
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def batch_error(index: int | None, field: str | None, reason: str) -> dict[str, Any]:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from recsvc.api.batches import batch_error, invalid_batch, read_json_body, validate_each
+from recsvc.api.blueprint import Blueprint
 from recsvc.core.events import ID_PATTERN
 from recsvc.schemas.catalog import (
     MAX_BATCH_ITEMS,

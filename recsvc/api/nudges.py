@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from recsvc.api.analytics import day_range
+from recsvc.api.blueprint import Blueprint
 from recsvc.api.json_response import json_response
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
@@ -97,6 +97,7 @@ def post_claim(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/analytics/nudges")
 @blp.arguments(NudgeReportQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, NudgeReportSchema)
+@blp.alt_response(403, schema=ApiErrorSchema, description="Needs an analyst, server or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[str, Any]:
@@ -104,7 +105,9 @@ def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[s
     out, claimed, nudges sent and clicked, recoveries (a purchase within
     ``nudge_attribution_days`` of the nudge) and their value, the same for the held-out
     carts, and what the nudges added: incremental recoveries and lift over the holdout.
-    Counters count on the day they happened (a recovery on the purchase's day)."""
+    Counters count on the day they happened (a recovery on the purchase's day), and are
+    kept ``analytics_retention_days``. Nudge revenue is analytics: an analyst, server or
+    admin key (a public or sender key: 403)."""
     start, end = day_range(start, end)
     channels = [channel] if channel else list(NUDGE_CHANNELS)
     counts = services().nudges.counts(start, end, channels)

@@ -18,16 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
+from flask import current_app
 from marshmallow import Schema, missing
-from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
+
+from recsvc.api.blueprint import StrictArgumentsParser
+from recsvc.web.json_body import InvalidJson, parse_json
 
 QuickParse = Callable[[MultiDict[str, str]], dict[str, Any] | None]
 QuickBody = Callable[[Any], dict[str, Any] | None]  # the parsed JSON body
 
 
-class QuickParser(FlaskParser):
+class QuickParser(StrictArgumentsParser):
     def __init__(
         self,
         schema: type[Schema],
@@ -60,8 +62,9 @@ class QuickParser(FlaskParser):
         if self.quick_body is None or not req.is_json:
             return None
         try:
-            body = orjson.loads(req.get_data(cache=True))
-        except orjson.JSONDecodeError:
+            depth = current_app.config["RECSVC_SETTINGS"].max_json_depth
+            body = parse_json(req.get_data(cache=True), depth)
+        except InvalidJson:
             return None
         return self.quick_body(body)
 

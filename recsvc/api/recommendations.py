@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from recsvc.api.blueprint import Blueprint
 from recsvc.api.quick_parser import QuickParser, quick_list_query
 from recsvc.api.visitors import checked_visitor_id
 from recsvc.schemas.common import ApiErrorSchema

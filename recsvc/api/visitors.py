@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from recsvc.api.blueprint import Blueprint
 from recsvc.core.events import ID_PATTERN
-from recsvc.core.profile import show_profile
+from recsvc.core.profile import browser_profile, show_profile
+from recsvc.identity.tokens import IdentityClaims
 from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
 from recsvc.schemas.profile import ProfileSchema
+from recsvc.web.auth import current_caller
 from recsvc.web.errors import ApiError
+from recsvc.web.identity import proven_identity
 from recsvc.web.services import services
 
 blp = Blueprint("visitors", __name__, url_prefix="/v1/visitors", description="Visitor profiles.")
@@ -40,16 +42,53 @@ VISITOR_ID_PARAMETER = {
 
 @blp.route("/<path:visitor_id>/profile", parameters=[VISITOR_ID_PARAMETER])
 @blp.response(200, ProfileSchema)
+@blp.alt_response(
+    401,
+    schema=ApiErrorSchema,
+    description="No valid API key; or, with a public key, no valid identity token.",
+)
+@blp.alt_response(
+    403, schema=ApiErrorSchema, description="Public key: the token proves another visitor."
+)
 @blp.alt_response(404, schema=ApiErrorSchema, description="Visitor never seen.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
 def get_profile(visitor_id: str) -> dict[str, Any]:
     """The visitor's real-time profile: visits, touches, journey stage and its history,
     segments, recent items, cart and purchases (shared across a logged-in customer's
-    devices)."""
+    devices).
+
+    The full profile (``"view": "full"``) needs an analyst, sender, server or admin key.
+    With a public key the request must prove the visitor: an ``X-Identity-Token`` whose
+    ``vid`` is this visitor id (401 without a valid one, 403 for another visitor), and the
+    answer is what the visitor's own browser may see (``"view": "browser"``): visits and
+    recent items, and the cart and purchases when they are its own (an anonymous
+    visitor's, or a customer's when the token's ``sub`` is that customer), never the
+    store's labels (stage, segments, sources).
+    """
     svc = services()
-    loaded = svc.profiles.load(checked_visitor_id(visitor_id))
+    visitor_id = checked_visitor_id(visitor_id)
+    identity = None if current_caller().can("read_profiles") else _proven_visitor(visitor_id)
+    loaded = svc.profiles.load(visitor_id)
     if loaded is None:
         raise ApiError(404, "not_found", f"Unknown visitor {visitor_id!r}.")
     visitor, shared = loaded
-    return show_profile(visitor, shared, svc.clock.now(), svc.settings)
+    profile = show_profile(visitor, shared, svc.clock.now(), svc.settings)
+    if identity is None:
+        return {**profile, "view": "full"}
+    user_proven = identity.user_id is not None and identity.user_id == profile["user_id"]
+    return browser_profile(profile, user_proven)
+
+
+def _proven_visitor(visitor_id: str) -> IdentityClaims:
+    """The request's identity, which must be ``visitor_id``'s (checked before the profile
+    is read: an unproven request learns nothing, not even whether the visitor exists)."""
+    identity = proven_identity()
+    if identity.visitor_id != visitor_id:
+        raise ApiError(
+            403,
+            "identity_mismatch",
+            "The identity token does not prove this visitor id.",
+            {"errors": [{"field": "visitor_id", "reason": "Not the token's visitor (vid)."}]},
+        )
+    return identity

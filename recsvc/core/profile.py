@@ -17,7 +17,7 @@ list (documents written before ``touches`` existed hold three fields: read them 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,12 +61,39 @@ def new_visitor(visitor_id: str, at: float) -> dict[str, Any]:
     }
 
 
-def merge_shared(into: dict[str, Any], other: dict[str, Any], limit: int) -> None:
-    """Fold an anonymous visitor's cart and purchases into a customer's (on first login)."""
+class CartLimitExceeded(Exception):
+    """An event would take a cart past ``cart_max_lines`` lines or a line past
+    ``cart_max_quantity``; nothing of the event was applied. ``event_id`` names it.
+    ``committed``: events of the batch's other visitors accepted before it was met
+    (``recsvc.store.events`` sets it; 0 unless another request changed the cart while the
+    batch was being written)."""
+
+    def __init__(self, event_id: str | None, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.event_id = event_id
+        self.field = field
+        self.reason = reason
+        self.committed = 0
+
+
+def merge_shared(
+    into: dict[str, Any],
+    other: dict[str, Any],
+    limit: int,
+    cart_max_lines: int | None = None,
+    cart_max_quantity: int | None = None,
+) -> None:
+    """Fold an anonymous visitor's cart and purchases into a customer's (on first login).
+    The merged cart keeps the caps: the customer's lines first, then the visitor's while
+    there is room, each line's quantity at most ``cart_max_quantity``."""
     cart = into["cart"]["items"]
     for item_id, line in other["cart"]["items"].items():
+        if item_id not in cart and cart_max_lines is not None and len(cart) >= cart_max_lines:
+            continue
         mine = cart.setdefault(item_id, {"quantity": 0, "price": line.get("price")})
         mine["quantity"] += line["quantity"]
+        if cart_max_quantity is not None:
+            mine["quantity"] = min(mine["quantity"], cart_max_quantity)
     times = [t for t in (into["cart"]["updated_at"], other["cart"]["updated_at"]) if t]
     into["cart"]["updated_at"] = max(times) if times else None
     mine, theirs = into["purchases"], other["purchases"]
@@ -91,17 +118,19 @@ def shared_for(
     customers: dict[str, dict[str, Any]],
     purchased_items_max: int,
     on_stitch: Callable[[str, str, dict[str, Any]], None] | None = None,
+    cart_caps: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, Any]:
     """The cart-and-purchases document an event of ``visitor`` (carrying ``user_id``)
     updates, stitching the visitor to the customer on first login: the anonymous cart and
     purchases merge into the customer's, and ``on_stitch(visitor_id, user_id, customer)``
     lets the caller move what it keeps per cart owner. ``customers`` holds the customer
     documents by user id (missing ones are created); the ingestion writer and the rule
-    backtest both call this, so they stitch alike."""
+    backtest both call this, so they stitch alike. ``cart_caps`` (lines, quantity) bound
+    the merged cart (``merge_shared``)."""
     if user_id and visitor["user_id"] != user_id:
         customer = customers.setdefault(user_id, new_customer(user_id))
         if visitor["user_id"] is None and "shared" in visitor:
-            merge_shared(customer, visitor.pop("shared"), purchased_items_max)
+            merge_shared(customer, visitor.pop("shared"), purchased_items_max, *cart_caps)
             if on_stitch is not None:
                 on_stitch(visitor["visitor_id"], user_id, customer)
         if visitor["visitor_id"] not in customer["visitor_ids"]:
@@ -131,13 +160,20 @@ class EventEffect:
 
 
 def apply_event(
-    visitor: dict[str, Any], shared: dict[str, Any], record: dict[str, Any], settings: Settings
+    visitor: dict[str, Any],
+    shared: dict[str, Any],
+    record: dict[str, Any],
+    settings: Settings,
+    known_banners: Container[str] | None = None,
 ) -> EventEffect:
     """Apply one event record to a visitor document and its shared document, in place.
 
     Events may arrive out of time order (batches, replays): visits and last-seen only move
-    forward, and an earlier event never starts a visit.
+    forward, and an earlier event never starts a visit. Raises ``CartLimitExceeded``, before
+    changing anything, for a cart event beyond the cart's caps. A banner impression counts
+    toward frequency caps only for a banner in ``known_banners`` (any banner when None).
     """
+    check_cart_limits(shared, record, settings)
     at = parse_timestamp(record["timestamp"]).timestamp()
     orders_before = shared["purchases"]["orders"]
     if (
@@ -152,7 +188,8 @@ def apply_event(
     _record_timed_segments(visitor, shared, at, settings)
     starts_visit = _track_visit(visitor, at, settings)
     _count(visitor, record, at)
-    _count_banner_impression(visitor, record, at, settings)
+    _count_banner_impression(visitor, record, at, settings, known_banners)
+    _forget_old_devices(shared, settings)
     _remember_item(visitor, record, at, settings)
     if record["type"] in CART_EVENTS:
         _apply_cart(shared, record, at, settings)
@@ -224,12 +261,20 @@ def banner_day(at: float, settings: Settings) -> str:
 
 
 def _count_banner_impression(
-    visitor: dict[str, Any], record: dict[str, Any], at: float, settings: Settings
+    visitor: dict[str, Any],
+    record: dict[str, Any],
+    at: float,
+    settings: Settings,
+    known_banners: Container[str] | None,
 ) -> None:
     """Per banner, impressions on the store-local day of the latest one: what frequency
-    caps count. Older days are forgotten, so the document stays small."""
+    caps count. Only banners that exist count (a made-up id would grow the document), at
+    most ``banner_impressions_max`` of them: the one seen longest ago is forgotten first.
+    Older days are forgotten, so the document stays small."""
     banner_id = (record.get("properties") or {}).get("banner_id")
     if record["type"] != "banner_impression" or not banner_id:
+        return
+    if known_banners is not None and banner_id not in known_banners:
         return
     day = banner_day(at, settings)
     seen = visitor.setdefault("banner_impressions", {})
@@ -238,6 +283,18 @@ def _count_banner_impression(
         seen[banner_id] = [day, count + 1]
     elif last_day is None or day > last_day:
         seen[banner_id] = [day, 1]
+    if len(seen) > settings.banner_impressions_max:
+        by_day = sorted(seen, key=lambda banner: seen[banner][0])
+        for banner in by_day[: len(seen) - settings.banner_impressions_max]:
+            del seen[banner]
+
+
+def _forget_old_devices(shared: dict[str, Any], settings: Settings) -> None:
+    """A customer document remembers its latest ``customer_visitor_ids_max`` devices: one
+    logged-in caller sending under ever new visitor ids must not grow it for good."""
+    devices = shared.get("visitor_ids")
+    if devices is not None and len(devices) > settings.customer_visitor_ids_max:
+        del devices[: -settings.customer_visitor_ids_max]
 
 
 def impressions_today(
@@ -269,6 +326,27 @@ def _remember_item(
             recent.append(entry)
     recent.insert(0, [item_id, record["type"], at, touches])
     visitor["recent_items"] = recent[: settings.recent_items_max]
+
+
+def check_cart_limits(shared: dict[str, Any], record: dict[str, Any], settings: Settings) -> None:
+    """Raise ``CartLimitExceeded`` when ``record``, an ``add_to_cart``, would give the cart
+    more than ``cart_max_lines`` lines or a line more than ``cart_max_quantity``."""
+    if record["type"] != "add_to_cart":
+        return
+    items = shared["cart"]["items"]
+    item_id = record["item_id"]
+    line = items.get(item_id)
+    if line is None and len(items) >= settings.cart_max_lines:
+        raise CartLimitExceeded(
+            record.get("id"), "item_id", f"The cart holds {settings.cart_max_lines} lines."
+        )
+    quantity = (line["quantity"] if line else 0) + (record.get("quantity") or 1)
+    if quantity > settings.cart_max_quantity:
+        raise CartLimitExceeded(
+            record.get("id"),
+            "quantity",
+            f"A cart line holds at most {settings.cart_max_quantity}; this makes {quantity}.",
+        )
 
 
 def _apply_cart(
@@ -445,6 +523,27 @@ def show_profile(
             "last_at": _iso(purchases["last_at"]),
         },
     }
+
+
+# What a visitor's own browser may read of its profile (``browser_profile``): its own
+# visits and items; never the store's labels for it (stage, segments, touch attribution).
+BROWSER_FIELDS = ("visitor_id", "first_seen", "last_seen", "visits", "visitor_type")
+
+
+def browser_profile(profile: dict[str, Any], user_proven: bool) -> dict[str, Any]:
+    """The part of ``profile`` (``show_profile``'s answer) that the visitor's own browser
+    may see: its visits and recent items, and the cart and purchases when they are its
+    own: an anonymous visitor's, or a logged-in customer's when the request proves that
+    user (``user_proven``). A device a customer logged out of shows no cart."""
+    view: dict[str, Any] = {name: profile[name] for name in BROWSER_FIELDS}
+    view["recent_items"] = profile["recent_items"]
+    own = profile["user_id"] is None or user_proven
+    view["user_id"] = profile["user_id"] if own else None
+    if own:
+        view["cart"] = profile["cart"]
+        view["purchases"] = profile["purchases"]
+    view["view"] = "browser"
+    return view
 
 
 def _touch(touch: dict[str, Any] | None) -> dict[str, Any] | None:

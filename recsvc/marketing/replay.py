@@ -8,13 +8,14 @@ same without Redis, so the backtest sees exactly the profiles the endpoints woul
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from recsvc.core.events import PRODUCT_EVENT_TYPES, event_epoch
 from recsvc.core.nudges import owner_of
-from recsvc.core.profile import apply_event, new_visitor, shared_for
+from recsvc.core.profile import CartLimitExceeded, apply_event, new_visitor, shared_for
 from recsvc.settings import Settings
 
 # What applying a record needs; the service's schema guarantees them for what it logged.
@@ -85,8 +86,15 @@ class ProfileReplay:
             visitor = new_visitor(record["visitor_id"], at)
             self.visitors[record["visitor_id"]] = visitor
         previous_owner = owner_of(visitor)
+        settings = self.settings
         shared = shared_for(
-            visitor, record.get("user_id"), self.customers, self.settings.purchased_items_max
+            visitor,
+            record.get("user_id"),
+            self.customers,
+            settings.purchased_items_max,
+            cart_caps=(settings.cart_max_lines, settings.cart_max_quantity),
         )
-        apply_event(visitor, shared, record, self.settings)
+        with contextlib.suppress(CartLimitExceeded):
+            # The service refuses such an event (a 422): the documents stay as they were.
+            apply_event(visitor, shared, record, settings)
         return Applied(record, at, visitor, shared, owner_of(visitor), previous_owner)

@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from recsvc.core.events import SOURCES
 from recsvc.core.journey import SEGMENTS, STAGES
 from recsvc.core.targeting import DAYS, VISITOR_TYPES
-from recsvc.schemas.catalog import MAX_CATEGORY, StrictBoolean
+from recsvc.schemas.catalog import MAX_CATEGORY, MAX_URL, StrictBoolean
 from recsvc.schemas.common import Id, ItemId, StrictInteger, StrictNumber
 from recsvc.schemas.events import Timestamp
 
@@ -75,14 +75,50 @@ class BannerRulesSchema(Schema):
             raise ValidationError("Must be before end.", "start")
 
 
+_HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+
+
+class Link(fields.String):
+    """Where a banner points, as the storefront's page will use it (``href``, ``src``): a
+    storefront-relative path (``/cart``, ``/p/sku-1?ref=banner``) or an http(s) URL.
+    Anything else is refused: ``javascript:``, ``data:`` and every other scheme (they
+    would run in, or replace, the storefront's page), a protocol-relative ``//host``
+    (another site), and whitespace, control characters or backslashes (browsers strip or
+    reinterpret them, so ``java\tscript:`` and ``/\\evil.com`` are not what they seem)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", _check_link)
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", "A storefront-relative path (/cart) or an http(s) URL."
+        )
+        super().__init__(**kwargs)
+
+
+def _check_link(value: str) -> None:
+    if not 1 <= len(value) <= MAX_URL:
+        raise ValidationError(f"Must be 1 to {MAX_URL} characters.")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in value):
+        raise ValidationError("No whitespace, control characters or backslashes.")
+    if value.startswith("/"):
+        if value.startswith("//"):
+            raise ValidationError("A relative path starts with one slash (// is another site).")
+        return
+    try:
+        _HTTP_URL(value)
+    except ValidationError as error:
+        raise ValidationError(
+            "Must be a storefront-relative path (/cart) or an http(s) URL."
+        ) from error
+
+
 class BannerContentSchema(Schema):
     class Meta:
         unknown = RAISE
 
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     body = fields.String(validate=validate.Length(max=MAX_TEXT))
-    image_url = fields.Url(schemes={"http", "https"}, require_tld=False)
-    link = fields.Url(schemes={"http", "https"}, require_tld=False)
+    image_url = Link()
+    link = Link()
     cta = fields.String(validate=validate.Length(min=1, max=60), metadata={"example": "Shop now"})
 
 

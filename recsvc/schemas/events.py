@@ -29,6 +29,7 @@ from recsvc.core.events import (
     parse_timestamp,
 )
 from recsvc.schemas.common import ID_RULE, Id, ItemId, StrictInteger, StrictNumber, is_valid_id
+from recsvc.settings import Settings
 
 _SCALARS = (str, int, float, bool, type(None))
 # A property value as the OpenAPI document describes it: a scalar or a list of scalars.
@@ -67,7 +68,13 @@ class EventSchema(Schema):
         metadata={"example": "product_view", "enum": list(EVENT_TYPES)},
     )
     visitor_id = Id(required=True, metadata={"example": "v-8f14e45f"})
-    user_id = Id(metadata={"description": "Logged-in customer id; stitches devices."})
+    user_id = Id(
+        metadata={
+            "description": "Logged-in customer id; stitches devices. With a public key, "
+            "only when the request's X-Identity-Token proves this user (README, "
+            '"Identity").'
+        }
+    )
     item_id = ItemId(metadata={"description": "Required for product events.", "example": "sku-1"})
     quantity = StrictInteger(validate=validate.Range(min=1, max=10_000))
     price = StrictNumber(validate=validate.Range(min=0, max=1e9), metadata={"example": 19.9})
@@ -78,8 +85,9 @@ class EventSchema(Schema):
         metadata={
             "type": "string",
             "format": "date-time",
-            "description": "When it happened; server time when absent. Not before 1970, "
-            "at most a day ahead.",
+            "description": "When it happened; server time when absent. At most a day "
+            "ahead; at most 3 days back with a public key (RECSVC_PUBLIC_EVENT_MAX_AGE_"
+            "SECONDS), 400 days with a server key (RECSVC_ANALYTICS_RETENTION_DAYS).",
         }
     )
     properties = fields.Dict(
@@ -99,6 +107,7 @@ class EventSchema(Schema):
         *,
         now: datetime | None = None,
         max_future: timedelta = timedelta(days=1),
+        max_age: timedelta | None = None,
         max_properties: int = 20,
         max_properties_bytes: int = 2048,
         **kwargs: Any,
@@ -106,6 +115,7 @@ class EventSchema(Schema):
         super().__init__(**kwargs)
         self.now = now
         self.max_future = max_future
+        self.max_age = max_age
         self.max_properties = max_properties
         self.max_properties_bytes = max_properties_bytes
 
@@ -114,6 +124,10 @@ class EventSchema(Schema):
         if value < EARLIEST:
             raise ValidationError("Lies before 1970-01-01T00:00:00Z.")
         now = self.now or datetime.now(UTC)
+        if self.max_age is not None and value < now - self.max_age:
+            raise ValidationError(
+                f"Lies more than {int(self.max_age.total_seconds())} s in the past."
+            )
         if value > now + self.max_future:
             raise ValidationError(
                 f"Lies more than {int(self.max_future.total_seconds())} s in the future."
@@ -165,6 +179,34 @@ def to_record(event: dict[str, Any], event_id: str, received_at: datetime) -> di
     record["timestamp"] = format_timestamp(event.get("timestamp") or received_at)
     record["received_at"] = format_timestamp(received_at)
     return record
+
+
+def largest_event(settings: Settings) -> dict[str, Any]:
+    """A valid event record as large as ``EventSchema`` allows under ``settings``: every id
+    128 characters, the longest type, source and channel, and one property whose ASCII value
+    fills ``max_properties_bytes`` (the schema measures properties as ``json.dumps`` writes
+    them; one key stores the most, since the stream's compact JSON drops a space per key and
+    value). Its stream entry is the most one accepted event costs the stream (README,
+    "Bounded state")."""
+    longest = "x" * 128
+    key = "k" * 64
+    room = settings.max_properties_bytes - len(json.dumps({key: ""}))
+    moment = format_timestamp(datetime(2026, 1, 1, tzinfo=UTC))
+    return {
+        "id": "f" * 32,
+        "type": max(EVENT_TYPES, key=len),
+        "visitor_id": longest,
+        "user_id": longest,
+        "item_id": longest,
+        "quantity": 10_000,
+        "price": 999_999_999.99,
+        "source": max(SOURCES, key=len),
+        "channel": max(CHANNELS, key=len),
+        "session_id": longest,
+        "timestamp": moment,
+        "received_at": moment,
+        "properties": {key: "v" * room},
+    }
 
 
 # What the OpenAPI document adds to ``EventSchema`` at the schema level: product events name

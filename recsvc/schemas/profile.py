@@ -59,6 +59,17 @@ class PurchasesSchema(Schema):
 
 
 class ProfileSchema(Schema):
+    """A visitor's profile: every field in the full view; in the browser view (a public
+    key) only visitor_id, user_id, first_seen, last_seen, visits, visitor_type,
+    recent_items, and cart and purchases when they are the visitor's own."""
+
+    view = fields.String(
+        metadata={
+            "enum": ["full", "browser"],
+            "description": "full: analyst, sender, server or admin key; browser: a public "
+            "key with the visitor's identity token.",
+        }
+    )
     visitor_id = fields.String(required=True)
     user_id = fields.String(allow_none=True)
     first_seen = fields.String(metadata={"format": "date-time"})

@@ -8,6 +8,7 @@ maybe hundreds): the whole hash is read at once.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -61,6 +62,15 @@ class BannerStore:
     def get(self, banner_id: str) -> dict[str, Any] | None:
         raw = self.client.hget(self.keys.banners(), banner_id)
         return None if raw is None else json.loads(raw)
+
+    def existing(self, banner_ids: Iterable[str]) -> frozenset[str]:
+        """Those of ``banner_ids`` that name a stored banner (one round trip; none for no
+        ids): what ingestion counts impressions of."""
+        wanted = sorted(set(banner_ids))
+        if not wanted:
+            return frozenset()
+        found = self.client.hmget(self.keys.banners(), wanted)
+        return frozenset(b for b, raw in zip(wanted, found, strict=True) if raw is not None)
 
     def all(self) -> list[dict[str, Any]]:
         """Every banner, by id."""

@@ -10,15 +10,22 @@ pipeline per step, on a single Redis and on a Redis Cluster alike):
    customer documents;
 3. apply the events in Python (``recsvc.core.profile``, ``recsvc.store.nudges``);
 4. commit in the visitor's slot: the visitor document, its nudge state and an outbox entry
-   holding everything meant for other slots (customer documents, funnel marks, nudge
-   counters, cart index changes, the stream records), in one script that checks the
-   documents are still as read (``recsvc.store.outbox.COMMIT``). That is acceptance.
+   holding everything meant for other slots (customer documents, funnel marks and nudge
+   counters with their TTLs, cart index changes, the stream records), in one script that
+   checks the documents are still as read (``recsvc.store.outbox.COMMIT``). That is
+   acceptance.
 5. relay the outbox entry to the other slots, idempotently (``recsvc.store.outbox``).
 
 A visitor whose documents changed meanwhile, or whose customer is leased by another batch,
 is tried again on fresh state; the others are not written twice. Two visitors of one
-customer in one batch commit one after the other. ``docs/redis.md`` has the design and its
-failure cases.
+customer in one batch commit one after the other. ``docs/redis.md`` has the design and
+its failure cases.
+
+An event that would take a cart past its caps (``CartLimitExceeded``) refuses the batch
+before its first commit: the first attempt applies every visitor, those it does not commit
+yet on copies of the documents as read (``_check_deferred``), so nothing is written. Only
+a cart that another request filled between two attempts of the batch is met after some of
+its visitors committed; the exception then says how many events were accepted.
 """
 
 from __future__ import annotations
@@ -29,16 +36,19 @@ import os
 import random
 import time
 from collections import defaultdict
+from collections.abc import Container
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis
 
 from recsvc.core.events import event_epoch
-from recsvc.core.profile import apply_event, new_visitor, shared_for
+from recsvc.core.profile import CartLimitExceeded, apply_event, new_visitor, shared_for
 from recsvc.keys import KeySpace
 from recsvc.redis_client import is_cluster, mget_any
 from recsvc.settings import Settings
+from recsvc.store.funnel import FunnelWrites, batch_time
 from recsvc.store.nudges import NudgeLedger, state_owners
 from recsvc.store.outbox import (
     COMMIT,
@@ -76,6 +86,16 @@ class TooMuchContention(Exception):
         self.committed = committed
 
 
+@dataclass(frozen=True)
+class _BatchContext:
+    """What every attempt of one batch shares: ``now``, the batch's time on the service's
+    clock (unix seconds; the counters' TTLs count from it), and the banners whose
+    impressions count (None: any)."""
+
+    now: float
+    known_banners: Container[str] | None
+
+
 def dumps(document: dict[str, Any]) -> bytes:
     # orjson: profiles are read and written on every event and every page; it is several
     # times faster than json and writes the same compact UTF-8.
@@ -104,18 +124,26 @@ class EventWriter:
         self.ttl = settings.profile_ttl_days * 86400 or 0
         self.relay = Relay(client, keys, settings)
 
-    def write(self, records: list[dict[str, Any]]) -> int:
+    def write(
+        self, records: list[dict[str, Any]], known_banners: Container[str] | None = None
+    ) -> int:
         """Store ``records`` (already validated, with ids and timestamps); returns how many.
+        Banner impressions count toward frequency caps for ``known_banners`` only (any
+        banner when None).
 
-        Raises ``StreamFull`` (nothing written), ``TooMuchContention`` (the events of
-        the visitors it names as committed were accepted, the rest not) or a redis error
-        (a visitor's commit whose reply was lost may have been accepted).
+        Raises ``StreamFull`` (nothing written), ``CartLimitExceeded`` (naming the event;
+        nothing written, unless another request changed the cart while the batch was
+        being written: then its ``committed`` events of other visitors were accepted),
+        ``TooMuchContention`` (the events of the visitors it names as committed were
+        accepted, the rest not) or a redis error (a visitor's commit whose reply was lost
+        may have been accepted).
         """
         groups = group_by_visitor(records)
         if total_length(self.client, self.keys, self.settings.stream_shards) + len(records) > (
             self.settings.stream_max_len
         ):
             raise StreamFull
+        batch = _BatchContext(batch_time(records), known_banners)
         pending = list(groups)
         deadline = time.monotonic() + self.settings.ingest_contention_seconds
         committed = attempt = 0
@@ -124,7 +152,11 @@ class EventWriter:
                 if time.monotonic() > deadline:
                     raise TooMuchContention(committed)
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * min(attempt, 20)))
-            done = self._attempt({v: groups[v] for v in pending})
+            try:
+                done = self._attempt({v: groups[v] for v in pending}, batch, first=not attempt)
+            except CartLimitExceeded as error:
+                error.committed = committed
+                raise
             # Relayed before the next attempt: that releases the customer leases the
             # committed visitors held, which the batch's next visitor of the same
             # customer waits for.
@@ -137,10 +169,11 @@ class EventWriter:
 
     # --- one attempt -----------------------------------------------------------------------
     def _attempt(
-        self, groups: dict[str, list[dict[str, Any]]]
+        self, groups: dict[str, list[dict[str, Any]]], batch: _BatchContext, first: bool
     ) -> list[tuple[dict[str, Any], bytes]]:
         """Try to commit each visitor's records once; returns the committed outbox entries
-        (entry, raw JSON). Visitors left out are retried by the caller."""
+        (entry, raw JSON). Visitors left out are retried by the caller. The ``first``
+        attempt of a batch checks the cart caps of every visitor before any commit."""
         token = os.urandom(8).hex()
         now_ms = int(time.time() * 1000)
         documents, raws = self._read_visitors(groups, token, now_ms)
@@ -149,18 +182,26 @@ class EventWriter:
         chosen = [v for v in users_of if v not in blocked]
         states, customers = self._read_shared(groups, documents, users_of, chosen)
         entries: dict[str, tuple[dict[str, Any], bytes, Call]] = {}
-        for visitor_id in chosen:
-            entries[visitor_id] = self._prepare(
-                visitor_id,
-                groups[visitor_id],
-                documents,
-                raws,
-                states,
-                customers,
-                users_of[visitor_id],
-                token,
-                now_ms,
-            )
+        try:
+            for visitor_id in chosen:
+                entries[visitor_id] = self._prepare(
+                    visitor_id,
+                    groups[visitor_id],
+                    documents,
+                    raws,
+                    states,
+                    customers,
+                    users_of[visitor_id],
+                    token,
+                    now_ms,
+                    batch,
+                )
+            if first:
+                deferred = [v for v in groups if v not in entries]
+                self._check_deferred(groups, deferred, documents, entries, batch)
+        except CartLimitExceeded:
+            self._let_go(list(groups), users_of, token, now_ms)
+            raise
         replies = run_calls(self.client, [call for _, _, call in entries.values()] + self._wait())
         self._check_replicas(replies[len(entries) :])
         done = []
@@ -169,9 +210,8 @@ class EventWriter:
                 raise reply  # outcome unknown: the caller answers 503
             if reply == 1:
                 done.append(entries[visitor_id][:2])
-        self._let_go(
-            [v for v in groups if v not in {e["v"] for e, _ in done}], users_of, token, now_ms
-        )
+        finished = {e["v"] for e, _ in done}  # once: not per visitor (a batch has 1,000)
+        self._let_go([v for v in groups if v not in finished], users_of, token, now_ms)
         return done
 
     def _read_visitors(
@@ -313,31 +353,18 @@ class EventWriter:
         users: set[str],
         token: str,
         now_ms: int,
+        batch: _BatchContext,
     ) -> tuple[dict[str, Any], bytes, Call]:
-        """Apply a visitor's records; returns its outbox entry and the commit call."""
-        ledger = NudgeLedger(self.keys, self.settings)
+        """Apply a visitor's records; returns its outbox entry and the commit call. Raises
+        ``CartLimitExceeded`` before anything is sent."""
+        ledger = NudgeLedger(self.keys, self.settings, batch.now)
+        funnel = FunnelWrites(self.keys, self.settings.analytics_retention_days, batch.now)
         document = documents[visitor_id]
         mine = state_owners(records, {visitor_id: document} if document else {})
         ledger.start_from({o: _decode_hash(states[o]) for o in mine})
-        visitor = document
         # Leased for this visitor alone in this attempt (``_plan``): changed in place.
         theirs = {u: customers[u] for u in users if u in customers}
-        funnel: dict[str, list[str]] = defaultdict(list)
-        for record in records:
-            if visitor is None:
-                visitor = new_visitor(visitor_id, event_epoch(record))
-            shared = shared_for(
-                visitor,
-                record.get("user_id"),
-                theirs,
-                self.settings.purchased_items_max,
-                ledger.stitched,
-            )
-            effect = apply_event(visitor, shared, record, self.settings)
-            ledger.after_event(visitor, shared, record)
-            for mark in effect.funnel_marks:
-                key = self.keys.funnel_counter(mark.day, mark.step, mark.source, mark.visitor_type)
-                funnel[key].append(visitor_id)
+        visitor = self._apply_records(visitor_id, records, document, theirs, batch, ledger, funnel)
         owner = f"v:{visitor_id}"
         entry = {
             "t": token,
@@ -346,8 +373,12 @@ class EventWriter:
             "s": shard_of(visitor_id, self.settings.stream_shards),
             "r": records,
             "c": {u: {"doc": doc, "n": ledger.state_writes(f"u:{u}")} for u, doc in theirs.items()},
-            "f": {key: sorted(set(members)) for key, members in funnel.items()},
+            # Funnel counters: visitors to add, and each counter's TTL at the batch's time.
+            "f": funnel.entry_members(),
+            "fx": funnel.entry_ttls(),
+            # Nudge counters, and the TTL of each day's hash they go to.
             "n": ledger.counter_increments(),
+            "nx": ledger.counter_ttls(),
             "i": ledger.index_changes(),
         }
         raw_entry = orjson.dumps(entry)
@@ -370,6 +401,68 @@ class EventWriter:
             self.keys.fence(visitor_id),
         ]
         return entry, raw_entry, Call.lua(COMMIT, keys, args)
+
+    def _apply_records(
+        self,
+        visitor_id: str,
+        records: list[dict[str, Any]],
+        document: dict[str, Any] | None,
+        customers: dict[str, dict[str, Any]],
+        batch: _BatchContext,
+        ledger: NudgeLedger | None = None,
+        funnel: FunnelWrites | None = None,
+    ) -> dict[str, Any]:
+        """Apply a visitor's ``records`` to its ``document`` (None: a new visitor) and to
+        ``customers`` (by user id, changed in place, new ones added), noting nudge and
+        funnel effects in ``ledger`` and ``funnel`` when given; returns the visitor
+        document. ``records`` is not empty. Raises ``CartLimitExceeded`` for an event past
+        the cart's caps."""
+        visitor = (
+            document if document is not None else new_visitor(visitor_id, event_epoch(records[0]))
+        )
+        for record in records:
+            shared = shared_for(
+                visitor,
+                record.get("user_id"),
+                customers,
+                self.settings.purchased_items_max,
+                ledger.stitched if ledger is not None else None,
+                (self.settings.cart_max_lines, self.settings.cart_max_quantity),
+            )
+            effect = apply_event(visitor, shared, record, self.settings, batch.known_banners)
+            if ledger is not None:
+                ledger.after_event(visitor, shared, record)
+            if funnel is not None:
+                for mark in effect.funnel_marks:
+                    funnel.add(mark, visitor_id)
+        return visitor
+
+    def _check_deferred(
+        self,
+        groups: dict[str, list[dict[str, Any]]],
+        deferred: list[str],
+        documents: dict[str, dict[str, Any] | None],
+        entries: dict[str, tuple[dict[str, Any], bytes, Call]],
+        batch: _BatchContext,
+    ) -> None:
+        """Raise ``CartLimitExceeded`` if a visitor this attempt does not commit (a second
+        visitor of a customer, or one whose customer another batch holds) would take a
+        cart past its caps once its turn comes: applied, in batch order, to copies of its
+        documents as read, its customers as the committing visitors leave them."""
+        if not deferred:
+            return
+        after = {u: c["doc"] for entry, _, _ in entries.values() for u, c in entry["c"].items()}
+        wanted = sorted(
+            {u for v in deferred for u in _customers_of(documents[v], groups[v])} - set(after)
+        )
+        read = mget_any(self.client, [self.keys.customer(u) for u in wanted])
+        found = {u: orjson.loads(raw) for u, raw in zip(wanted, read, strict=True) if raw}
+        # One copy of each document, shared by the deferred visitors, as their turns would.
+        customers = orjson.loads(orjson.dumps({**found, **after}))
+        for visitor_id in deferred:
+            document = documents[visitor_id]
+            copy = None if document is None else orjson.loads(orjson.dumps(document))
+            self._apply_records(visitor_id, groups[visitor_id], copy, customers, batch)
 
     # --- replication -----------------------------------------------------------------------
     def _wait(self) -> list[Call]:

@@ -4,10 +4,10 @@ Three kinds of keys (``recsvc.keys``):
 
 - ``cart_index(channel)``, one per off-site channel: ZSET cart owner -> ``cart_changed_at``
   of their cart, for carts that can be abandoned (items, no purchase since) and that the
-  channel has not taken (claimed or held out) yet. Ingestion keeps them, in the same MULTI
-  as the documents (``NudgeLedger``), for the owners a batch touched only: a changed cart
-  enters every channel's index again. The claim script removes what it takes, so a claim
-  reads the carts still waiting, not every cart ever claimed. It is a shortlist:
+  channel has not taken (claimed or held out) yet. Ingestion keeps them, relayed from each
+  visitor's outbox entry (``NudgeLedger.index_changes``), for the owners a batch touched
+  only: a changed cart enters every channel's index again. A claim removes what it takes,
+  so a claim reads the carts still waiting, not every cart ever claimed. It is a shortlist:
   ``recsvc.core.nudges`` on the owner's document decides what is due.
 - ``nudge_state(owner)``: HASH, per channel ``<channel>:<field>``: ``cart`` (the
   ``cart_changed_at`` the channel claimed or held out: one nudge per cart), ``claimed_at``,
@@ -17,8 +17,10 @@ Three kinds of keys (``recsvc.keys``):
   weekly cap). Plain numbers, so the claim script compares and sets them in place. A new
   cart claimed or held out on a channel starts that channel's fields afresh. On a
   visitor's first login their state moves to the customer, with their cart.
-- ``nudge_stats``: HASH ``<UTC day>|<channel>|<counter>`` -> count or value
-  (``recsvc.core.nudge_report`` lists the counters).
+- ``nudge_stats(day)``: HASH ``<UTC day>|<channel>|<counter>`` -> count or value
+  (``recsvc.core.nudge_report`` lists the counters), one per day, all in ``{marketing}``,
+  each expiring ``analytics_retention_days`` after its day, counted on the service's clock
+  (``recsvc.store.funnel.retention_ttl``); a day already past its retention gets none.
 
 Claims are one Lua script per candidate in the owner's slot (``_TAKE``): it checks that the
 channel has not had this cart yet and, for a claim, the owner's weekly cap (a held-out
@@ -57,6 +59,7 @@ from recsvc.keys import KeySpace
 from recsvc.redis_client import mget_any
 from recsvc.settings import Settings
 from recsvc.store.chance_writer import Chance, ChanceWriter
+from recsvc.store.funnel import retention_ttl
 from recsvc.store.outbox import Call, Relay, resolve_lease, run_calls
 
 # Events whose nudge bookkeeping needs the owner's nudge state.
@@ -174,13 +177,16 @@ class NudgeLedger:
     batch's nudge events and purchases add to the owners' nudge state and the counters.
 
     ``start_from`` takes the states read before the batch is applied; ``after_event`` runs
-    after each record is applied; ``state_writes``, ``index_changes`` and
-    ``counter_increments`` say what to write, slot by slot (``recsvc.store.events``).
+    after each record is applied; ``state_writes``, ``index_changes``,
+    ``counter_increments`` and ``counter_ttls`` say what to write, slot by slot
+    (``recsvc.store.events``). ``now`` is the batch's time on the service's clock (unix
+    seconds): the counters' TTLs count from it.
     """
 
-    def __init__(self, keys: KeySpace, settings: Settings) -> None:
+    def __init__(self, keys: KeySpace, settings: Settings, now: float) -> None:
         self.keys = keys
         self.settings = settings
+        self.now = now
         self.states: dict[str, dict[str, str]] = {}
         self.changed: dict[str, dict[str, str]] = defaultdict(dict)
         self.removed: dict[str, set[str]] = defaultdict(set)
@@ -315,14 +321,28 @@ class NudgeLedger:
         return changes
 
     def counter_increments(self) -> dict[str, float]:
-        """``nudge_stats`` field -> amount to add (counts are whole, values rounded)."""
+        """``nudge_stats`` field -> amount to add (counts are whole, values rounded); none
+        for a day past its retention (its hash would expire at once)."""
         out: dict[str, float] = {}
+        ttls = self.counter_ttls()
         for field_name, amount in self.counts.items():
+            if field_name.partition("|")[0] not in ttls:
+                continue
             if field_name.rpartition("|")[2] not in VALUE_COUNTERS:
                 out[field_name] = int(amount)
             elif amount:
                 out[field_name] = round(amount, 2)
         return out
+
+    def counter_ttls(self) -> dict[str, int]:
+        """UTC day -> seconds its ``nudge_stats(day)`` hash has left at the batch's time,
+        for each day the batch counts in and that is within its retention."""
+        if not self.counts:
+            return {}  # most batches count nothing
+        retention = self.settings.analytics_retention_days
+        days = {field_name.partition("|")[0] for field_name in self.counts}
+        ttls = {day: retention_ttl(day, retention, self.now) for day in days}
+        return {day: ttl for day, ttl in ttls.items() if ttl > 0}
 
 
 # --- claims ------------------------------------------------------------------------------
@@ -417,16 +437,16 @@ class NudgeStore:
         self._chances.flush()
         channels = list(channels)
         days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-        fields = [
-            (channel, counter, stat_field(day, channel, counter))
-            for day in days
-            for channel in channels
-            for counter in COUNTERS
-        ]
-        values = self.client.hmget(self.keys.nudge_stats(), [f for _, _, f in fields])
+        wanted = [(channel, counter) for channel in channels for counter in COUNTERS]
+        # One hash per day, all in {marketing}: one slot, so one pipeline to one node.
+        pipe = self.client.pipeline(transaction=False)
+        for day in days:
+            pipe.hmget(self.keys.nudge_stats(day), [stat_field(day, *cc) for cc in wanted])
         summed: dict[str, dict[str, float]] = {c: dict.fromkeys(COUNTERS, 0) for c in channels}
-        for (channel, counter, _), raw in zip(fields, values, strict=True):
-            if raw is not None:
+        for day_values in pipe.execute():
+            for (channel, counter), raw in zip(wanted, day_values, strict=True):
+                if raw is None:
+                    continue
                 value = float(raw) if counter in VALUE_COUNTERS else int(raw)
                 summed[channel][counter] += value
         return summed
@@ -513,17 +533,25 @@ class NudgeStore:
         return taken, before
 
     def _count_taken(self, taken: list[tuple[str, DueCart, float]], offsite: bool) -> None:
-        """Add the counters of carts just taken (``{marketing}``)."""
+        """Add the counters of carts just taken into the hash of the claim's UTC day
+        (``{marketing}``), and give that hash its retention's TTL, counted from the claim's
+        ``now`` (the service's clock)."""
         if not taken:
             return
+        retention = self.settings.analytics_retention_days
+        ttls: dict[str, int] = {}
         pipe = self.client.pipeline(transaction=False)
         for channel, cart, now in taken:
-            prefix = f"{utc_day(now)}|{channel}|"
-            pipe.hincrby(self.keys.nudge_stats(), prefix + "eligible", 1)
+            day = utc_day(now)
+            stats, prefix = self.keys.nudge_stats(day), f"{day}|{channel}|"
+            ttls[stats] = max(ttls.get(stats, 0), retention_ttl(day, retention, now))
+            pipe.hincrby(stats, prefix + "eligible", 1)
             if cart.held_out:
-                pipe.hincrby(self.keys.nudge_stats(), prefix + "held_out", 1)
+                pipe.hincrby(stats, prefix + "held_out", 1)
             elif offsite:
-                pipe.hincrby(self.keys.nudge_stats(), prefix + "claimed", 1)
+                pipe.hincrby(stats, prefix + "claimed", 1)
+        for stats, ttl in ttls.items():
+            pipe.expire(stats, max(ttl, 1))
         pipe.execute()
 
     def _settle_leases(self, owners: list[str], now: float) -> None:

@@ -10,9 +10,12 @@ an event is accepted. Everything else the batch changes lives in other slots and
 - the customer document and customer nudge state (``{u:<id>}``): written only by the holder
   of the customer's lease (``customer_lease``, taken before the documents were read), and
   the write releases the lease, so it happens once (``APPLY_CUSTOMER``);
-- the funnel HyperLogLogs (``{funnel}``): PFADD is idempotent;
+- the funnel HyperLogLogs (``{funnel}``): PFADD is idempotent; then EXPIRE to the TTL the
+  entry carries for the counter (its day's retention on the service's clock at the batch,
+  less the seconds since the commit: a repeated relay sets the same expiry);
 - the nudge counters and cart indexes (``{marketing}``): counters added once per entry id
-  (marks kept ``MARKETING_MARK_SECONDS``); index changes are plain ZADD/ZREM;
+  (marks kept ``MARKETING_MARK_SECONDS``) into one hash per UTC day, which gets the TTL
+  the entry carries for that day, as the funnel's; index changes are plain ZADD/ZREM;
 - the event stream shard (``{events:<k>}``): appended once per entry id (marks kept
   ``STREAM_MARK_SECONDS``; past that the log readers drop repeated event ids anyway).
 
@@ -154,42 +157,51 @@ end
 return added
 """
 
-# Adds entries' nudge counters once each and applies their cart index changes. KEYS:
-# marks, stats, then one cart index per off-site channel. ARGV: now ms, retention ms,
-# channel count, then per entry: id, n counters, (field, value)..., n index changes,
-# (owner, score or "")... . Integral values use HINCRBY, others HINCRBYFLOAT.
+# Adds entries' nudge counters once each, into one hash per UTC day, and applies their
+# cart index changes. KEYS: marks, one cart index per off-site channel, then the day hashes
+# (``nudge_stats(day)``, all in {marketing}). ARGV: now ms, mark retention ms, channel
+# count, day hash count, each day hash's TTL in seconds (0: leave it), then per entry: id,
+# n counters, (day hash number from 1, field, value)..., n index changes, (owner, score or
+# "")... . Integral values use HINCRBY, others HINCRBYFLOAT. The day hashes get their TTL
+# last, so a hash the counting created never stays without one.
 RELAY_MARKETING = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-local channels = tonumber(ARGV[3])
-local at = 4
+local channels, days = tonumber(ARGV[3]), tonumber(ARGV[4])
+local day_keys = 1 + channels
+local at = 5 + days
 while at <= #ARGV do
   local id, n = ARGV[at], tonumber(ARGV[at + 1])
   at = at + 2
   if n > 0 and not redis.call('ZSCORE', KEYS[1], id) then
     for i = 0, n - 1 do
-      local field, value = ARGV[at + 2 * i], ARGV[at + 2 * i + 1]
+      local stats = KEYS[day_keys + tonumber(ARGV[at + 3 * i])]
+      local field, value = ARGV[at + 3 * i + 1], ARGV[at + 3 * i + 2]
       if string.find(value, '[.eE]') then
-        redis.call('HINCRBYFLOAT', KEYS[2], field, value)
+        redis.call('HINCRBYFLOAT', stats, field, value)
       else
-        redis.call('HINCRBY', KEYS[2], field, value)
+        redis.call('HINCRBY', stats, field, value)
       end
     end
     redis.call('ZADD', KEYS[1], now, id)
   end
-  at = at + 2 * n
+  at = at + 3 * n
   local m = tonumber(ARGV[at])
   for i = 0, m - 1 do
     local owner, score = ARGV[at + 1 + 2 * i], ARGV[at + 2 + 2 * i]
     for c = 1, channels do
       if score == '' then
-        redis.call('ZREM', KEYS[2 + c], owner)
+        redis.call('ZREM', KEYS[1 + c], owner)
       else
-        redis.call('ZADD', KEYS[2 + c], score, owner)
+        redis.call('ZADD', KEYS[1 + c], score, owner)
       end
     end
   end
   at = at + 1 + 2 * m
+end
+for d = 1, days do
+  local ttl = tonumber(ARGV[4 + d])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[day_keys + d], ttl) end
 end
 return 1
 """
@@ -302,52 +314,29 @@ class Relay:
         owners: list[str] = []
         by_shard: dict[int, list[Any]] = defaultdict(list)
         shard_owners: dict[int, list[str]] = defaultdict(list)
-        marketing: list[Any] = []
-        marketing_owners: list[str] = []
-        funnel: dict[str, set[str]] = defaultdict(set)
-        funnel_owners: dict[str, list[str]] = defaultdict(list)
+        funnel = _FunnelRelay()
+        marketing = _MarketingRelay()
         for entry in entries:
             owner = entry["t"] + entry["v"]
             for user_id, customer in entry.get("c", {}).items():
                 calls.append(self._apply_customer(entry["t"], user_id, customer))
                 owners.append(owner)
-            for key, members in entry.get("f", {}).items():
-                funnel[key].update(members)
-                funnel_owners[key].append(owner)
-            counts = entry.get("n", {})
-            index = entry.get("i", {})
-            if counts or index:
-                if counts and now_ms - entry["at"] > MARKETING_MARK_SECONDS * 1000 * 0.9:
-                    # Its mark may have expired: adding again could count twice.
-                    log.error("outbox entry too old to count its nudge counters: %s", counts)
-                    counts = {}
-                marketing += [f"{entry['t']}:{entry['v']}", len(counts)]
-                marketing += [x for f, v in counts.items() for x in (f, _number(v))]
-                marketing += [len(index)]
-                marketing += [
-                    x for o, s in index.items() for x in (o, "" if s is None else repr(s))
-                ]
-                marketing_owners.append(owner)
+            elapsed = (now_ms - entry["at"]) / 1000
+            funnel.add(entry, owner, elapsed)
+            marketing.add(entry, owner, elapsed, now_ms)
             records = [encode_record(r) for r in entry["r"]]
             by_shard[entry["s"]] += [f"{entry['t']}:{entry['v']}", len(records), *records]
             shard_owners[entry["s"]].append(owner)
-        for key, members in funnel.items():
-            calls.append(Call(("PFADD", key, *sorted(members))))
-            owners.append(funnel_owners[key][0] if len(funnel_owners[key]) == 1 else "*")
-        if marketing:
-            channels = [self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS]
-            calls.append(
-                Call.lua(
-                    RELAY_MARKETING,
-                    [self.keys.marketing_relayed(), self.keys.nudge_stats(), *channels],
-                    [now_ms, MARKETING_MARK_SECONDS * 1000, len(channels), *marketing],
-                )
-            )
-            owners.append(marketing_owners[0] if len(marketing_owners) == 1 else "*")
+        for call, owner in funnel.calls():
+            calls.append(call)
+            owners.append(owner)
+        if marketing.entries:
+            calls.append(marketing.call(self.keys, now_ms))
+            owners.append(_owner_of(marketing.owners))
         for shard, args in by_shard.items():
             keys = [self.keys.events_stream(shard), self.keys.events_relayed(shard)]
             calls.append(Call.lua(RELAY_STREAM, keys, [now_ms, STREAM_MARK_SECONDS * 1000, *args]))
-            owners.append(shard_owners[shard][0] if len(shard_owners[shard]) == 1 else "*")
+            owners.append(_owner_of(shard_owners[shard]))
         return calls, owners
 
     def _apply_customer(self, token: str, user_id: str, customer: dict[str, Any]) -> Call:
@@ -408,6 +397,100 @@ class Relay:
             if stale:
                 self.client.zrem(pending_key, *stale)
         return relayed
+
+
+def _owner_of(owners: list[str]) -> str:
+    """The owner of a call several entries share: the entry when only one, else ``"*"``."""
+    return owners[0] if len(owners) == 1 else "*"
+
+
+def _left(ttl: int | None, elapsed: float) -> int | None:
+    """Seconds a counter has left now, from the TTL its entry was committed with and the
+    seconds since (so a relay repeated later sets the same expiry); None: no TTL (an entry
+    committed before entries carried them)."""
+    return None if ttl is None else int(ttl - elapsed)
+
+
+class _FunnelRelay:
+    """The funnel part of a relay: per counter one PFADD of every entry's visitors (PFADD
+    is idempotent), then one EXPIRE to the TTL the entries carry (``"fx"``), the longest
+    of them; a counter whose day passed its retention since the commit is left out."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, set[str]] = defaultdict(set)
+        self.ttls: dict[str, int] = {}
+        self.owners: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, entry: dict[str, Any], owner: str, elapsed: float) -> None:
+        ttls = entry.get("fx", {})
+        for key, members in entry.get("f", {}).items():
+            left = _left(ttls.get(key), elapsed)
+            if left is not None and left <= 0:
+                continue
+            self.members[key].update(members)
+            self.owners[key].append(owner)
+            if left is not None:
+                self.ttls[key] = max(self.ttls.get(key, 0), left)
+
+    def calls(self) -> list[tuple[Call, str]]:
+        out = []
+        for key, members in self.members.items():
+            owner = _owner_of(self.owners[key])
+            out.append((Call(("PFADD", key, *sorted(members))), owner))
+            if key in self.ttls:
+                out.append((Call(("EXPIRE", key, self.ttls[key])), owner))
+        return out
+
+
+class _MarketingRelay:
+    """The ``{marketing}`` part of a relay, for ``RELAY_MARKETING``: each entry's nudge
+    counters (``"n"``) by day hash, with the TTLs the entries carry per day (``"nx"``),
+    and its cart index changes (``"i"``)."""
+
+    def __init__(self) -> None:
+        self.entries: list[Any] = []
+        self.owners: list[str] = []
+        self.days: dict[str, int] = {}  # UTC day -> its hash's number in the script, from 1
+        self.ttls: dict[str, int] = {}  # UTC day -> TTL to set (0: none)
+
+    def add(self, entry: dict[str, Any], owner: str, elapsed: float, now_ms: int) -> None:
+        counts, index = entry.get("n", {}), entry.get("i", {})
+        if not counts and not index:
+            return
+        if counts and now_ms - entry["at"] > MARKETING_MARK_SECONDS * 1000 * 0.9:
+            # Its mark may have expired: adding again could count twice.
+            log.error("outbox entry too old to count its nudge counters: %s", counts)
+            counts = {}
+        day_ttls = entry.get("nx", {})
+        counted: list[Any] = []
+        for field_name, value in counts.items():
+            day = field_name.partition("|")[0]
+            left = _left(day_ttls.get(day), elapsed)
+            if left is not None and left <= 0:
+                continue  # the day passed its retention since the commit
+            number = self.days.setdefault(day, len(self.days) + 1)
+            self.ttls[day] = max(self.ttls.get(day, 0), left or 0)
+            counted += [number, field_name, _number(value)]
+        self.entries += [f"{entry['t']}:{entry['v']}", len(counted) // 3, *counted]
+        self.entries += [len(index)]
+        self.entries += [x for o, s in index.items() for x in (o, "" if s is None else repr(s))]
+        self.owners.append(owner)
+
+    def call(self, keys: KeySpace, now_ms: int) -> Call:
+        channels = [keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS]
+        days = list(self.days)  # in number order
+        return Call.lua(
+            RELAY_MARKETING,
+            [keys.marketing_relayed(), *channels, *(keys.nudge_stats(d) for d in days)],
+            [
+                now_ms,
+                MARKETING_MARK_SECONDS * 1000,
+                len(channels),
+                len(days),
+                *(self.ttls[d] for d in days),
+                *self.entries,
+            ],
+        )
 
 
 def resolve_lease(

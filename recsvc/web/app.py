@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
@@ -20,13 +22,15 @@ from recsvc.api import (
     visitors,
 )
 from recsvc.clock import Clock
+from recsvc.identity.tokens import check_secrets
 from recsvc.redis_client import start_embedded
 from recsvc.schemas.catalog import CatalogItemSchema, CatalogUpsertSchema
 from recsvc.schemas.common import ApiErrorSchema, item_id_property
 from recsvc.schemas.events import EVENT_SCHEMA_RULES, EventBatchSchema, EventSchema
 from recsvc.settings import Settings
-from recsvc.web import auth, logs, metrics
+from recsvc.web import auth, logs, metrics, rate_limit, request_guard
 from recsvc.web.errors import register_error_handlers
+from recsvc.web.json_body import StrictJSONProvider
 from recsvc.web.services import EXTENSION, Services
 
 API_BLUEPRINTS = (
@@ -55,18 +59,27 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     embedded Redis is started under ``settings.data_dir`` for this process."""
     settings = settings or Settings.from_env()
     logs.configure_logging(settings.log_level)
+    check_secrets(settings.identity_secrets)
+    rate_limit.check_bursts(settings)
     app = Flask("recsvc")
+    # Route paths as written: merging "//" redirected with an HTML body, or matched a
+    # route under a spelling that prefix checks did not expect.
+    app.url_map.merge_slashes = False
+    app.json = StrictJSONProvider(app)
+    app.json.max_depth = settings.max_json_depth
     if not settings.redis_url:
         embedded = start_embedded(settings.data_dir)
         app.extensions["recsvc_embedded_redis"] = embedded
         settings = settings.replace(redis_url=embedded.url)
     app.config.update(_flask_config(settings))
-    app.json.sort_keys = False
     app.extensions[EXTENSION] = Services.build(settings, clock)
-    # Order matters: request id first, so metrics and auth failures are logged with it.
+    # Order matters: request id first, so metrics and refusals are logged with it; then
+    # oversized requests, refused before any key is looked up.
     logs.init_app(app)
     metrics.init_app(app)
+    request_guard.init_app(app, settings)
     auth.init_app(app, settings)
+    _warn_without_identity(settings)
     _init_api(app)
     app.register_blueprint(ops.blp)
     app.register_blueprint(
@@ -75,6 +88,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     register_error_handlers(app)
     return app
+
+
+def _warn_without_identity(settings: Settings) -> None:
+    if settings.auth_enabled and not settings.identity_secrets:
+        logging.getLogger(__name__).warning(
+            "RECSVC_IDENTITY_SECRETS is not set: events with a user_id and profile reads "
+            "need a server key (a public key cannot prove an identity)"
+        )
 
 
 def _flask_config(settings: Settings) -> dict:

@@ -69,7 +69,11 @@ def pre_fork(server, worker) -> None:
 def post_fork(server, worker) -> None:
     from threadpoolctl import threadpool_limits
 
+    from recsvc.web import protocol_errors
+
     threadpool_limits(limits=1, user_api="blas")
+    # gunicorn's own 400/414/431 answers in the API's JSON error shape, not HTML.
+    protocol_errors.install()
 
 
 def child_exit(server, worker) -> None:

@@ -1,5 +1,8 @@
 """Prometheus metrics: requests by endpoint and status, latency, events accepted.
 
+Every label takes its values from a closed set (route patterns, known methods, event
+types, status codes the app answers), so no caller can create series.
+
 Under gunicorn every worker is a process, so the metrics use prometheus-client's
 multiprocess mode whenever ``PROMETHEUS_MULTIPROC_DIR`` is set (the gunicorn config sets
 it); ``/metrics`` then adds up all workers.
@@ -42,6 +45,13 @@ EVENTS_REJECTED = Counter("recsvc_events_rejected_total", "Event batches rejecte
 REDIS_UNAVAILABLE = Counter(
     "recsvc_redis_unavailable_total", "Requests that found Redis unreachable.", ["endpoint"]
 )
+RATE_LIMITED = Counter("recsvc_rate_limited_total", "Requests refused by a rate limit (429).")
+RATE_LIMITER_UNAVAILABLE = Counter(
+    "recsvc_rate_limiter_unavailable_total", "Requests let through: Redis could not be asked."
+)
+# The method label takes these values and "other": every new method string a caller
+# invents would otherwise be a new series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 class ExporterLagCollector(Collector):
@@ -75,7 +85,15 @@ def metrics_response(client: redis.Redis, keys: KeySpace) -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        for collector in (REQUESTS, LATENCY, EVENTS_ACCEPTED, EVENTS_REJECTED, REDIS_UNAVAILABLE):
+        for collector in (
+            REQUESTS,
+            LATENCY,
+            EVENTS_ACCEPTED,
+            EVENTS_REJECTED,
+            REDIS_UNAVAILABLE,
+            RATE_LIMITED,
+            RATE_LIMITER_UNAVAILABLE,
+        ):
             registry.register(collector)
     registry.register(ExporterLagCollector(client, keys))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
@@ -88,9 +106,11 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        # The route pattern, not the path: one series per endpoint, not per visitor id.
+        # Labels from closed sets: the route pattern, not the path (one series per
+        # endpoint, not per visitor id); a known method or "other".
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
         started = g.get("metrics_started")
         if started is not None:
             LATENCY.labels(endpoint).observe(time.perf_counter() - started)

@@ -26,6 +26,7 @@ from recsvc.store.funnel import FunnelStore
 from recsvc.store.models import ModelStore
 from recsvc.store.nudges import NudgeStore
 from recsvc.store.profiles import ProfileStore
+from recsvc.store.rate_limits import RateLimiter
 
 EXTENSION = "recsvc"
 
@@ -48,6 +49,7 @@ class Services:
     nudges: NudgeStore
     banners: BannerStore
     banner_service: BannerService
+    rate_limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -79,6 +81,7 @@ class Services:
             banner_service=BannerService(
                 BannerStore(fast, keys), CatalogStore(fast, keys), reader, holder, settings, clock
             ),
+            rate_limiter=RateLimiter(client),
         )
 
 

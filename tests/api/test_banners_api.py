@@ -161,3 +161,50 @@ def test_admin_endpoints_need_the_admin_key(settings, clock):
     assert made.status_code == 201
     public = keyed.get("/v1/visitors/v1/banners", headers={"X-API-Key": "pub"})
     assert public.status_code == 200 and len(public.json["banners"]) == 1
+
+
+# --- links (issue 13) -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "/cart",  # refused before as "Not a valid URL"
+        "/p/sku-1?ref=banner#top",
+        "/",
+        "https://shop.example.com/sale",
+        "http://localhost:8000/cart",
+    ],
+)
+def test_storefront_paths_and_http_urls_are_accepted(client, link):
+    body = {"placement": "home", "content": {"title": "t", "link": link, "image_url": link}}
+    response = client.post("/v1/admin/banners", json=body)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["content"]["link"] == link
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "java\tscript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+        "//evil.example.com/x",
+        "/\\evil.example.com",
+        "cart",
+        "",
+        "https://" + "a" * 2100 + ".com",
+    ],
+)
+def test_other_schemes_and_tricks_are_422(client, redis_conn, keys, link):
+    for field in ("link", "image_url"):
+        body = {"placement": "home", "content": {"title": "t", field: link}}
+        response = client.post("/v1/admin/banners", json=body)
+        assert response.status_code == 422, (field, link)
+        errors = response.get_json()["error"]["details"]["errors"]
+        assert [e["field"] for e in errors] == [f"content.{field}"]
+    assert not redis_conn.exists(keys.banners())

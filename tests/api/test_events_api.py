@@ -145,7 +145,9 @@ def test_accepted_events_update_the_profile(client, redis_conn, keys):
         pytest.param({"type": "purchase", "item_id": 0, "quantity": 10_000}, id="item-0"),
         pytest.param({"price": 0}, id="price-0"),
         pytest.param({"price": 1e9}, id="price-max"),
-        pytest.param({"timestamp": "1970-01-01T00:00:00Z"}, id="epoch"),
+        # The clock is 2026-03-10T12:00Z: an open service (as a server key) takes events
+        # back analytics_retention_days (400), whose counters would expire at once.
+        pytest.param({"timestamp": "2025-02-03T12:00:00Z"}, id="retention-back"),
         pytest.param({"timestamp": "2026-03-11T12:00:00Z"}, id="exactly-a-day-ahead"),
         pytest.param({"properties": {f"k{i}": i for i in range(20)}}, id="20-properties"),
         pytest.param(
@@ -221,6 +223,7 @@ INVALID = [
     pytest.param({"timestamp": ""}, "timestamp", id="timestamp-empty"),
     pytest.param({"timestamp": 1773144000}, "timestamp", id="timestamp-number"),
     pytest.param({"timestamp": "1969-12-31T23:59:59Z"}, "timestamp", id="timestamp-before-1970"),
+    pytest.param({"timestamp": "2025-02-03T11:59:59Z"}, "timestamp", id="timestamp-past-retention"),
     # Valid ISO text whose UTC time is before year 1: once a 500 (OverflowError).
     pytest.param({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp", id="timestamp-year-0"),
     pytest.param({"timestamp": "2026-03-11T12:00:01Z"}, "timestamp", id="timestamp-future"),
@@ -348,18 +351,36 @@ def test_bodies_that_are_not_json_are_400(client, redis_conn, settings, data):
 
 
 @pytest.mark.parametrize(
-    ("json_text", "field"),
+    "json_text",
     [
-        ('{"type": "page_view", "visitor_id": "v-1", "price": 1e400}', "price"),
-        ('{"type": "page_view", "visitor_id": "v-1", "quantity": 1e400}', "quantity"),
-        ('{"type": "page_view", "visitor_id": "v-1", "properties": {"x": -1e400}}', "properties"),
-        ('{"type": "page_view", "visitor_id": "v-1", "properties": {"x": [1e999]}}', "properties"),
+        '{"type": "page_view", "visitor_id": "v-1", "price": 1e400}',
+        '{"type": "page_view", "visitor_id": "v-1", "quantity": 1e400}',
+        '{"type": "page_view", "visitor_id": "v-1", "properties": {"x": -1e400}}',
+        '{"type": "page_view", "visitor_id": "v-1", "properties": {"x": [1e999]}}',
     ],
     ids=["price", "quantity", "property", "property-list"],
 )
-def test_numbers_beyond_float_range_are_422(client, redis_conn, keys, json_text, field):
-    # JSON has no NaN or infinity, but 1e400 is valid JSON that Python reads as infinity:
-    # it must not reach the stream, whose records every reader parses as strict JSON.
+def test_numbers_beyond_float_range_are_400(client, redis_conn, keys, json_text):
+    # JSON has no NaN or infinity, but 1e400 is valid JSON text that Python's json reads as
+    # infinity: the strict parser (recsvc.web.json_body) refuses the body, so it never
+    # reaches the stream, whose records every reader parses as strict JSON.
+    error_of(post_raw(client, json_text), 400, "invalid_json")
+    assert len(stream(redis_conn, keys)) == 0
+
+
+@pytest.mark.parametrize(
+    ("json_text", "field"),
+    [
+        (
+            '{"type": "page_view", "visitor_id": "v-1", "quantity": 18446744073709551616}',
+            "quantity",
+        ),
+        ('{"type": "page_view", "visitor_id": "v-1", "item_id": 99999999999999999999}', "item_id"),
+    ],
+    ids=["quantity-2^64", "item-id-20-digits"],
+)
+def test_integers_beyond_64_bits_are_422(client, redis_conn, keys, json_text, field):
+    # orjson reads them as floats, which an integer field refuses.
     assert_names(errors_of(post_raw(client, json_text)), 0, field)
     assert len(stream(redis_conn, keys)) == 0
 
@@ -435,3 +456,93 @@ def test_unreachable_redis_is_503_with_retry_after(client_without_redis, redis_c
 def test_validation_does_not_need_redis(client_without_redis):
     errors = errors_of(post(client_without_redis, {**OK, "type": "teleport"}))
     assert [(e["index"], e["field"]) for e in errors] == [(0, "type")]
+
+
+# --- bounded state (issue 13) -------------------------------------------------------------
+
+PUBLIC_KEY = {"X-API-Key": "pub"}
+SERVER_KEY = {"X-API-Key": "srv"}
+
+
+@pytest.fixture
+def keyed_client(settings, clock):
+    keyed = settings.replace(public_keys=("pub",), server_keys=("srv",))
+    return create_app(keyed, clock=clock).test_client()
+
+
+def funnel_keys(redis_conn, keys):
+    return list(redis_conn.scan_iter(match=keys.funnel_counter("*", "*", "*", "*")))
+
+
+def test_backdated_events_from_a_public_key_are_refused(keyed_client, redis_conn, keys, settings):
+    """Before: one request of 1,000 events stamped back to 1970 made 2,000 funnel keys that
+    never expired."""
+    events = [
+        {
+            "type": "page_view",
+            "visitor_id": f"v-{n}",
+            "timestamp": f"{1970 + n % 50}-06-01T00:00:00Z",
+        }
+        for n in range(1000)
+    ]
+    response = keyed_client.post("/v1/events", json={"events": events}, headers=PUBLIC_KEY)
+    assert response.status_code == 422
+    assert snapshot(redis_conn, settings) == {}
+    assert funnel_keys(redis_conn, keys) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "timestamp", "status"),
+    [
+        (PUBLIC_KEY, "2026-03-07T12:00:00Z", 202),  # 3 days back: the public window
+        (PUBLIC_KEY, "2026-03-07T11:59:59Z", 422),
+        (PUBLIC_KEY, "2026-03-11T12:00:01Z", 422),  # more than a day ahead
+        (SERVER_KEY, "2025-02-03T12:00:00Z", 202),  # 400 days back: the retention
+        (SERVER_KEY, "2025-02-03T11:59:59Z", 422),
+    ],
+)
+def test_the_accepted_time_window_depends_on_the_key(keyed_client, key, timestamp, status):
+    event = {"type": "page_view", "visitor_id": "v-1", "timestamp": timestamp}
+    response = keyed_client.post("/v1/events", json=event, headers=key)
+    assert response.status_code == status, response.get_json()
+    if status == 422:
+        assert response.get_json()["error"]["details"]["errors"][0]["field"] == "timestamp"
+
+
+def test_a_cart_past_its_line_cap_is_422_naming_the_event(settings, clock, redis_conn, keys):
+    """Before: carts grew without bound (30 requests made a 1.1 MB profile)."""
+    client = create_app(settings.replace(cart_max_lines=5), clock=clock).test_client()
+    lines = [{"type": "add_to_cart", "visitor_id": "v-1", "item_id": f"i{n}"} for n in range(5)]
+    assert post(client, {"events": lines}).status_code == 202
+    before = snapshot(redis_conn, settings)
+    more = [
+        {"type": "product_view", "visitor_id": "v-1", "item_id": "i9"},
+        {"type": "add_to_cart", "visitor_id": "v-1", "item_id": "i0"},  # more of a line: fine
+        {"type": "add_to_cart", "visitor_id": "v-1", "item_id": "i5"},  # a 6th line
+    ]
+    errors = errors_of(post(client, {"events": more}))
+    assert [(e["index"], e["field"]) for e in errors] == [(2, "item_id")]
+    assert snapshot(redis_conn, settings) == before
+
+
+def test_a_cart_line_past_its_quantity_cap_is_422(client, redis_conn, settings):
+    add = {"type": "add_to_cart", "visitor_id": "v-1", "item_id": "a", "quantity": 600}
+    assert post(client, add).status_code == 202
+    before = snapshot(redis_conn, settings)
+    errors = errors_of(post(client, add))  # 1,200 of one line: over 1,000
+    assert [(e["index"], e["field"]) for e in errors] == [(0, "quantity")]
+    assert snapshot(redis_conn, settings) == before
+
+
+def test_impressions_of_made_up_banners_are_not_counted(client, redis_conn, keys):
+    """Before: any banner id grew the visitor's document, one entry per made-up id."""
+    banner = {"id": "b-real", "placement": "home", "content": {"title": "t"}}
+    assert client.post("/v1/admin/banners", json=banner).status_code == 201
+    shown = [
+        {"type": "banner_impression", "visitor_id": "v-1", "properties": {"banner_id": b}}
+        for b in ["b-real", *(f"b-fake-{n}" for n in range(200))]
+    ]
+    assert post(client, {"events": shown}).status_code == 202
+    document = json.loads(redis_conn.get(keys.visitor_profile("v-1")))
+    assert list(document["banner_impressions"]) == ["b-real"]
+    assert len(stream(redis_conn, keys)) == 201  # the events themselves are kept

@@ -282,7 +282,7 @@ def test_answers_with_data_match_the_document(settings, clock, make_artifact):
     API keys on, as schemathesis also checks that a missing key is refused)."""
     schemathesis = pytest.importorskip("schemathesis")
     key = {"X-API-Key": "k"}
-    keyed = settings.replace(nudge_holdout_share=0.0, sender_keys=("k",))
+    keyed = settings.replace(nudge_holdout_share=0.0, sender_keys=("k",), analyst_keys=("a",))
     app = create_app(keyed, clock=clock)
     svc = app.extensions["recsvc"]
     ModelStore(svc.client, svc.keys).publish(make_artifact("v1"))
@@ -312,5 +312,9 @@ def test_answers_with_data_match_the_document(settings, clock, make_artifact):
     )
     assert len(claimed.call_and_validate().json()["nudges"]) == 2
     send({"type": "purchase", "visitor_id": "v1", "item_id": "i0", "price": 9.5})
-    analytics = api.make_case(operation=api["/v1/analytics/nudges"]["GET"], query={}, headers=key)
+    # Nudge revenue is analytics: an analyst's (or server's, or admin's) key, not a sender's.
+    analyst = {"X-API-Key": "a"}
+    analytics = api.make_case(
+        operation=api["/v1/analytics/nudges"]["GET"], query={}, headers=analyst
+    )
     assert analytics.call_and_validate().json()["totals"]["claimed"] == 2

@@ -1,13 +1,19 @@
 from datetime import UTC, datetime
 
+import pytest
+
 from recsvc.core.events import format_timestamp
 from recsvc.core.profile import (
+    CartLimitExceeded,
     apply_event,
     banner_day,
+    browser_profile,
     impressions_on,
     impressions_today,
     merge_shared,
+    new_customer,
     new_visitor,
+    shared_for,
     show_profile,
 )
 from recsvc.settings import Settings
@@ -205,3 +211,83 @@ def test_banner_impressions_count_on_the_store_local_day():
     assert impressions_on(visitor, "b1", today) == impressions_today(visitor, "b1", T0, S) == 2
     assert impressions_on(visitor, "b2", today) == 0
     assert impressions_today(visitor, "b1", T0 + DAY, S) == 0  # the next day starts afresh
+
+
+# --- bounded documents ---------------------------------------------------------------------
+
+CAPPED = Settings(cart_max_lines=3, cart_max_quantity=5, banner_impressions_max=2)
+
+
+def test_a_cart_line_past_the_line_cap_is_refused_before_anything_changes():
+    visitor = new_visitor("v1", T0)
+    for n in range(3):
+        apply_event(visitor, visitor["shared"], rec("add_to_cart", T0 + n, item_id=f"i{n}"), CAPPED)
+    before = repr(visitor)
+    fourth = rec("add_to_cart", T0 + 10, item_id="i3")
+    with pytest.raises(CartLimitExceeded) as refused:
+        apply_event(visitor, visitor["shared"], fourth, CAPPED)
+    assert (refused.value.event_id, refused.value.field) == (fourth["id"], "item_id")
+    assert repr(visitor) == before  # counts, visits, recent items: nothing moved
+    # More of a line already there is not a new line.
+    apply_event(visitor, visitor["shared"], rec("add_to_cart", T0 + 11, item_id="i0"), CAPPED)
+
+
+def test_a_cart_line_past_the_quantity_cap_is_refused():
+    visitor = new_visitor("v1", T0)
+    add = rec("add_to_cart", T0, item_id="a", quantity=4)
+    apply_event(visitor, visitor["shared"], add, CAPPED)
+    with pytest.raises(CartLimitExceeded) as refused:
+        apply_event(
+            visitor, visitor["shared"], rec("add_to_cart", T0 + 1, item_id="a", quantity=2), CAPPED
+        )
+    assert refused.value.field == "quantity"
+    apply_event(visitor, visitor["shared"], rec("add_to_cart", T0 + 2, item_id="a"), CAPPED)
+    assert visitor["shared"]["cart"]["items"]["a"]["quantity"] == 5
+
+
+def test_a_merged_cart_keeps_the_caps():
+    mine = new_visitor("a", T0)["shared"]
+    theirs = new_visitor("b", T0)["shared"]
+    mine["cart"]["items"] = {"x": {"quantity": 4, "price": 1.0}, "y": {"quantity": 1, "price": 1.0}}
+    theirs["cart"]["items"] = {
+        "x": {"quantity": 4, "price": 1.0},
+        "z": {"quantity": 1, "price": 1.0},
+        "w": {"quantity": 1, "price": 1.0},
+    }
+    merge_shared(mine, theirs, 10, cart_max_lines=3, cart_max_quantity=5)
+    assert {k: v["quantity"] for k, v in mine["cart"]["items"].items()} == {"x": 5, "y": 1, "z": 1}
+
+
+def test_impressions_count_for_known_banners_only_and_at_most_the_cap():
+    visitor = new_visitor("v1", T0)
+
+    def impression(banner_id, at):
+        event = rec("banner_impression", at, properties={"banner_id": banner_id})
+        apply_event(visitor, visitor["shared"], event, CAPPED, known_banners={"b1", "b2", "b3"})
+
+    impression("made-up", T0)
+    assert "made-up" not in visitor.get("banner_impressions", {})
+    impression("b1", T0)
+    impression("b2", T0 + DAY)
+    impression("b3", T0 + 2 * DAY)
+    # Two at most: the banner seen longest ago (b1) is forgotten.
+    assert set(visitor["banner_impressions"]) == {"b2", "b3"}
+
+
+def test_a_customer_remembers_its_latest_devices_only():
+    settings = Settings(customer_visitor_ids_max=3)
+    customers = {"u1": new_customer("u1")}
+    for n in range(5):
+        visitor = new_visitor(f"v{n}", T0)
+        shared = shared_for(visitor, "u1", customers, 10)
+        apply_event(visitor, shared, rec("page_view", T0 + n, visitor_id=f"v{n}"), settings)
+    assert customers["u1"]["visitor_ids"] == ["v2", "v3", "v4"]
+
+
+def test_the_browser_view_drops_the_stores_labels():
+    visitor = new_visitor("v1", T0)
+    apply_event(visitor, visitor["shared"], rec("add_to_cart", T0, item_id="a"), S)
+    full = show_profile(visitor, visitor["shared"], T0 + MIN, S)
+    view = browser_profile(full, user_proven=False)
+    assert view["cart"] == full["cart"] and view["view"] == "browser"
+    assert not {"stage", "segments", "sources", "first_touch", "event_counts"} & set(view)

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -126,3 +127,80 @@ def test_documents_are_compact_json(writer, redis_conn, keys):
     writer.write([rec("page_view", "v1")])
     raw = redis_conn.get(keys.visitor_profile("v1"))
     assert b", " not in raw and json.loads(raw)["visitor_id"] == "v1"
+
+
+# --- cart caps, visitor by visitor ------------------------------------------------------
+def namespace_keys(redis_conn, keys):
+    return sorted(redis_conn.scan_iter(match=f"{keys.namespace}:*"))
+
+
+def test_a_cart_past_its_caps_refuses_the_batch_before_any_commit(redis_conn, keys, settings):
+    """Two devices of one customer in one batch commit one after the other; the second
+    would take the customer's cart past its lines. The first attempt checks it on copies,
+    so neither device's events are written (the first would have committed alone)."""
+    from recsvc.core.profile import CartLimitExceeded
+
+    capped = EventWriter(redis_conn, keys, settings.replace(cart_max_lines=2))
+    over = rec("add_to_cart", "laptop", 2, item_id="c", user_id="u1")
+    with pytest.raises(CartLimitExceeded) as refused:
+        capped.write(
+            [
+                rec("page_view", "other", 0),
+                rec("add_to_cart", "phone", 0, item_id="a", user_id="u1"),
+                rec("add_to_cart", "laptop", 1, item_id="b", user_id="u1"),
+                over,
+            ]
+        )
+    assert (refused.value.event_id, refused.value.committed) == (over["id"], 0)
+    # No document, outbox, lease, pending mark, counter or stream entry.
+    assert namespace_keys(redis_conn, keys) == []
+
+
+def test_a_cart_filled_meanwhile_is_refused_after_the_other_visitors_committed(
+    redis_conn, keys, settings
+):
+    """The one case where a cart cap is met after a commit: another request fills the
+    customer's cart while the batch waits for the customer's lease. The visitor whose
+    event is refused writes nothing; the exception says what was accepted."""
+    from recsvc.core.profile import CartLimitExceeded
+
+    capped = settings.replace(cart_max_lines=2)
+
+    class FilledBetweenAttempts(EventWriter):
+        def _attempt(self, groups, batch, first):
+            done = super()._attempt(groups, batch, first)
+            if first:  # the other batch holding u1 finishes: two lines
+                redis_conn.delete(keys.customer_lease("u1"))
+                EventWriter(redis_conn, keys, capped).write(
+                    [
+                        rec("add_to_cart", "tablet", 0, item_id="x", user_id="u1"),
+                        rec("add_to_cart", "tablet", 0, item_id="y"),
+                    ]
+                )
+            return done
+
+    redis_conn.set(keys.customer_lease("u1"), f"feedface|tablet|{int(time.time() * 1000)}")
+    batch = [
+        rec("page_view", "other", 0),
+        rec("add_to_cart", "laptop", 1, item_id="b", user_id="u1"),
+    ]
+    with pytest.raises(CartLimitExceeded) as refused:
+        FilledBetweenAttempts(redis_conn, keys, capped).write(batch)
+    assert refused.value.committed == 1  # the other visitor's page view
+    stored = read_records(redis_conn, keys, settings.stream_shards)
+    assert batch[0]["id"] in {r["id"] for r in stored}
+    assert batch[1]["id"] not in {r["id"] for r in stored}
+    assert redis_conn.get(keys.visitor_profile("laptop")) is None
+    assert redis_conn.exists(keys.customer_lease("u1")) == 0
+    for shard in range(settings.stream_shards):
+        assert redis_conn.zcard(keys.events_pending(shard)) == 0
+
+
+def test_known_banners_limit_the_impressions_a_document_counts(writer, redis_conn, keys):
+    shown = [
+        rec("banner_impression", "v1", n, properties={"banner_id": b})
+        for n, b in enumerate(["b-real", "b-fake"])
+    ]
+    writer.write(shown, known_banners={"b-real"})
+    document = json.loads(redis_conn.get(keys.visitor_profile("v1")))
+    assert list(document["banner_impressions"]) == ["b-real"]

@@ -66,8 +66,11 @@ def state(redis_conn, keys, owner):
 
 
 def stats(redis_conn, keys):
-    raw = redis_conn.hgetall(keys.nudge_stats())
-    return {k.decode(): float(v) for k, v in raw.items()}
+    """Every day's nudge counters, merged (their fields name the day)."""
+    found = {}
+    for key in redis_conn.scan_iter(match=keys.nudge_stats("*")):
+        found.update({k.decode(): float(v) for k, v in redis_conn.hgetall(key).items()})
+    return found
 
 
 def owners(claimed):
@@ -385,15 +388,13 @@ def test_a_customers_newer_nudge_is_kept_over_the_visitors_older_one(
 def test_counts_sums_days_and_channels(store, redis_conn, keys):
     from datetime import date
 
-    redis_conn.hset(
-        keys.nudge_stats(),
-        mapping={
-            "2026-03-01|email|sent": 2,
-            "2026-03-02|email|sent": 3,
-            "2026-03-03|email|sent": 100,
-            "2026-03-02|push|recovered_value": "1.25",
-        },
-    )
+    for field, value in {
+        "2026-03-01|email|sent": 2,
+        "2026-03-02|email|sent": 3,
+        "2026-03-03|email|sent": 100,
+        "2026-03-02|push|recovered_value": "1.25",
+    }.items():
+        redis_conn.hset(keys.nudge_stats(field[:10]), field, value)
     counts = store.counts(date(2026, 3, 1), date(2026, 3, 2), ["email", "push"])
     assert counts["email"]["sent"] == 5 and counts["push"]["recovered_value"] == 1.25
     assert counts["push"]["sent"] == 0
@@ -440,3 +441,19 @@ def test_onsite_chances_load_the_script_when_redis_lost_it(store, redis_conn, ke
     store.record_chance("v:v1", "onsite", epoch(0), False, epoch(1800))
     counts = store.counts(date(2026, 3, 2), date(2026, 3, 2), ["onsite"])["onsite"]
     assert counts["eligible"] == 1
+
+
+def test_nudge_counters_are_kept_per_day_and_expire(writer, store, redis_conn, keys, plain):
+    """Before: one hash with a field per day and counter, forever."""
+    from recsvc.store.funnel import retention_ttl
+
+    writer.write([rec("add_to_cart", "v1", 0, item_id="a")])
+    store.claim("email", 5, epoch(EMAIL_DUE))
+    writer.write([sent("v1", EMAIL_DUE + 60)])
+    stats_keys = list(redis_conn.scan_iter(match=keys.nudge_stats("*")))
+    assert stats_keys
+    for key in stats_keys:
+        day = key.decode().rsplit(":", 1)[1]
+        # Relative to the service's clock (the claim's now, the send's time), not Redis's.
+        left = retention_ttl(day, plain.analytics_retention_days, epoch(EMAIL_DUE + 60))
+        assert 0 <= left - redis_conn.ttl(key) <= 120

@@ -48,7 +48,11 @@ def writer(redis_conn, keys, settings):
 
 
 def stats(redis_conn, keys):
-    return {k.decode(): v.decode() for k, v in redis_conn.hgetall(keys.nudge_stats()).items()}
+    """Every day's nudge counters, merged (their fields name the day)."""
+    found = {}
+    for key in redis_conn.scan_iter(match=keys.nudge_stats("*")):
+        found.update({k.decode(): v.decode() for k, v in redis_conn.hgetall(key).items()})
+    return found
 
 
 def test_a_writer_dead_after_its_commit_is_relayed_by_the_sweep_once(redis_conn, keys, settings):
@@ -173,3 +177,54 @@ def test_two_devices_of_one_customer_in_one_batch_are_written_one_after_the_othe
     assert set(shared["cart"]["items"]) == {"a", "b", "c"}
     assert sorted(shared["visitor_ids"]) == ["laptop", "phone"]
     assert redis_conn.exists(keys.customer_lease("u1")) == 0
+
+
+# --- retention: the entry carries the TTLs, the relay sets them ------------------------------
+def test_the_relay_gives_funnel_and_nudge_counters_their_retention(redis_conn, keys, settings):
+    """The TTLs are counted on the service's clock (the batch's received_at, here a day
+    after the events), carried in the outbox entry and set by the relay (the sweep here)."""
+    from recsvc.store.funnel import retention_ttl
+
+    kept = settings.replace(analytics_retention_days=30)
+    dying = DiesAfterCommit(redis_conn, keys, kept)
+    received = format_timestamp(T0 + timedelta(days=1))
+    dying.write(
+        [
+            rec("page_view", "v1", 0, source="email", received_at=received),
+            rec("nudge_sent", "v1", 1, properties={"channel": "email"}, received_at=received),
+        ]
+    )
+    Relay(redis_conn, keys, kept).sweep(older_than=0)
+    expected = retention_ttl("2026-03-02", 30, (T0 + timedelta(days=1)).timestamp())
+    landing = keys.funnel_counter("2026-03-02", "landing", "email", "new")
+    for key in (landing, keys.nudge_stats("2026-03-02")):
+        assert 0 <= expected - redis_conn.ttl(key) <= 2
+
+
+def test_a_relay_repeated_later_keeps_the_expiry_the_commit_gave(redis_conn, keys, settings):
+    """A sweep an hour after the commit (the writer died) sets what the writer's own relay
+    would have: the entry's TTL less the time since the commit, not a fresh one."""
+    from recsvc.store.funnel import retention_ttl
+
+    dying = DiesAfterCommit(redis_conn, keys, settings)
+    dying.write([rec("page_view", "v1", 0, source="email"), rec("nudge_sent", "v1", 1)])
+    [(entry, raw)] = dying.relay.left
+    entry["at"] -= 3600 * 1000  # as if committed an hour ago
+    Relay(redis_conn, keys, settings).relay([(entry, raw)])
+    at_commit = retention_ttl("2026-03-02", settings.analytics_retention_days, T0.timestamp() + 60)
+    landing = keys.funnel_counter("2026-03-02", "landing", "email", "new")
+    for key in (landing, keys.nudge_stats("2026-03-02")):
+        assert 0 <= (at_commit - 3600) - redis_conn.ttl(key) <= 2
+
+
+def test_a_relay_after_the_days_retention_makes_no_counter(redis_conn, keys, settings):
+    dying = DiesAfterCommit(redis_conn, keys, settings.replace(analytics_retention_days=1))
+    dying.write([rec("page_view", "v1", 0, source="email"), rec("nudge_sent", "v1", 1)])
+    [(entry, raw)] = dying.relay.left
+    entry["at"] -= 3 * 86400 * 1000  # committed three days ago; relayed only now
+    Relay(redis_conn, keys, settings).relay([(entry, raw)])
+    assert not list(redis_conn.scan_iter(match=keys.funnel_counter("*", "*", "*", "*")))
+    assert not list(redis_conn.scan_iter(match=keys.nudge_stats("*")))
+    # The rest of the entry was relayed: the events are in the stream, the entry is gone.
+    assert total_length(redis_conn, keys, settings.stream_shards) == 2
+    assert redis_conn.llen(keys.outbox("v1")) == 0

@@ -38,6 +38,9 @@ STOREFRONT = [
     pytest.param("GET", "/v1/visitors/v-1/profile", 200, id="profile"),
     pytest.param("GET", "/v1/analytics/funnel", 200, id="funnel"),
 ]
+# What a public key gets where an admin key gets ``ok``: a profile needs the visitor's
+# identity token (test_identity), analytics an analyst, server or admin key.
+PUBLIC_GETS = {"/v1/events": 202, "/v1/visitors/v-1/profile": 401, "/v1/analytics/funnel": 403}
 
 
 @pytest.fixture
@@ -58,7 +61,8 @@ def test_storefront_needs_a_known_key(seeded, method, path, _ok, key):
 @pytest.mark.parametrize("key", [PUBLIC, ADMIN])
 @pytest.mark.parametrize(("method", "path", "ok"), STOREFRONT)
 def test_storefront_takes_a_public_or_an_admin_key(seeded, method, path, ok, key):
-    assert call(seeded, method, path, key).status_code == ok
+    expected = PUBLIC_GETS[path] if key == PUBLIC else ok
+    assert call(seeded, method, path, key).status_code == expected
 
 
 def test_a_refused_event_is_not_written(keyed, redis_conn, keys):
@@ -115,10 +119,11 @@ def test_refusals_carry_a_request_id(keyed):
 
 
 @contextlib.contextmanager
-def auth_log(caplog):
-    """Records of the auth logger, captured at the logger itself: ``create_app`` installs
-    the JSON handler on the root logger, which may displace pytest's own there."""
-    logger = logging.getLogger("recsvc.web.auth")
+def auth_log(caplog, name="recsvc.web.auth"):
+    """Records of the auth logger (or ``name``), captured at the logger itself:
+    ``create_app`` installs the JSON handler on the root logger, which may displace
+    pytest's own there."""
+    logger = logging.getLogger(name)
     logger.addHandler(caplog.handler)
     try:
         yield caplog.handler.records
@@ -137,9 +142,19 @@ def test_open_mode_warns_and_lets_everything_through(settings, clock, caplog):
 
 
 def test_no_warning_with_keys(settings, clock, caplog):
-    with auth_log(caplog) as records:
-        create_app(settings.replace(public_keys=(PUBLIC,)), clock=clock)
+    with auth_log(caplog, "recsvc") as records:
+        create_app(
+            settings.replace(public_keys=(PUBLIC,), identity_secrets=("s" * 32,)), clock=clock
+        )
     assert not [r for r in records if r.levelno >= logging.WARNING]
+
+
+def test_keys_without_identity_secrets_warn(settings, clock, caplog):
+    """Keys but no way to verify identity tokens: a public key can never send a user_id."""
+    with auth_log(caplog, "recsvc") as records:
+        create_app(settings.replace(public_keys=(PUBLIC,)), clock=clock)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert any("RECSVC_IDENTITY_SECRETS" in message for message in warnings)
 
 
 def test_admin_keys_alone_turn_auth_on(settings, clock):
@@ -174,8 +189,10 @@ def test_role_of(key, role):
     assert role_of(key, KEYED) == role
 
 
-def test_role_of_prefers_admin_for_a_key_in_both_lists():
-    assert role_of("k", Settings(public_keys=("k",), admin_keys=("k",))) == "admin"
+def test_a_key_in_two_roles_is_refused_at_start(settings, clock):
+    """One key, two roles: which one it has would be an accident of lookup order."""
+    with pytest.raises(ValueError, match="two roles"):
+        create_app(settings.replace(public_keys=("k",), admin_keys=("k",)), clock=clock)
 
 
 def test_role_of_without_keys_is_none():
@@ -194,3 +211,84 @@ def test_only_senders_and_admins_claim_carts(settings, clock, key, status):
         sent = {"type": "nudge_sent", "visitor_id": "v-1", "properties": {"channel": "email"}}
         assert client.post("/v1/events", json=sent, headers={HEADER: key}).status_code == 202
         assert client.get("/v1/admin/banners", headers={HEADER: key}).status_code == 403
+
+
+# --- constant time, roles -------------------------------------------------------------------
+
+EVERY_ROLE = Settings(
+    public_keys=("p1", "p2"),
+    analyst_keys=("n1",),
+    sender_keys=("s1",),
+    server_keys=("v1", "v2"),
+    admin_keys=("a1",),
+)
+
+
+@pytest.mark.parametrize("key", ["a1", "v2", "s1", "n1", "p1", "p2", "unknown", "a"])
+def test_a_lookup_compares_every_key_of_every_role(monkeypatch, key):
+    """No early exit: an admin key (first list) costs as many comparisons as an unknown
+    key, so timing says nothing about which list a guess came close to. (Before, an admin
+    key was compared with the admin keys only, a public key with all three lists.)"""
+    import hmac
+
+    from recsvc.web import auth
+
+    compared = []
+    real = hmac.compare_digest
+
+    def counting(a, b):
+        compared.append(b)
+        return real(a, b)
+
+    table = auth.KeyTable(EVERY_ROLE)
+    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    table.role_of(key)
+    assert sorted(compared) == sorted(
+        k.encode() for k in ("p1", "p2", "n1", "s1", "v1", "v2", "a1")
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "role"),
+    [("a1", "admin"), ("v1", "server"), ("s1", "sender"), ("n1", "analyst"), ("p2", "public")],
+)
+def test_every_role_is_found(key, role):
+    assert role_of(key, EVERY_ROLE) == role
+
+
+@pytest.mark.parametrize(
+    ("key", "events", "funnel", "claim", "admin"),
+    [
+        ("pub", 202, 403, 403, 403),
+        ("ana", 202, 200, 403, 403),
+        ("snd", 202, 403, 200, 403),
+        ("srv", 202, 200, 403, 403),
+        ("adm", 202, 200, 200, 200),
+    ],
+)
+def test_what_each_role_may_call(settings, clock, key, events, funnel, claim, admin):
+    keys = {
+        "public_keys": ("pub",),
+        "analyst_keys": ("ana",),
+        "sender_keys": ("snd",),
+        "server_keys": ("srv",),
+        "admin_keys": ("adm",),
+    }
+    client = create_app(settings.replace(**keys), clock=clock).test_client()
+    sent = {HEADER: key}
+    assert client.post("/v1/events", json=EVENT, headers=sent).status_code == events
+    assert client.get("/v1/analytics/funnel", headers=sent).status_code == funnel
+    claimed = client.post("/v1/nudges/claim", json={"channel": "email"}, headers=sent)
+    assert claimed.status_code == claim
+    assert client.get("/v1/admin/banners", headers=sent).status_code == admin
+
+
+@pytest.mark.parametrize("path", ["//v1/admin/banners", "/v1//admin/banners", "/v1/admin//banners"])
+def test_paths_with_empty_segments_are_not_routed_around_the_key_check(keyed, path):
+    """Werkzeug merged "//" and answered an HTML redirect (308) to the merged path (or, for
+    some spellings, matched the route under a path no prefix check expected): now every
+    spelling is a JSON 403 or 404 and never reaches the admin view."""
+    response = keyed.get(path, headers={HEADER: PUBLIC})
+    assert response.status_code in (403, 404)
+    assert response.mimetype == "application/json"
+    assert set(response.get_json()["error"]) == {"code", "message", "details"}

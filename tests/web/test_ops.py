@@ -96,6 +96,16 @@ def test_unknown_paths_share_one_series(client):
     assert "path-123" not in client.get("/metrics").get_data(as_text=True)
 
 
+def test_invented_methods_share_one_series(client):
+    """Before: every new method string a caller sent became a series of its own."""
+    labels = {"endpoint": "unmatched", "method": "other", "status": "405"}
+    before = sample(client, "recsvc_http_requests_total", **labels)
+    for n in range(5):
+        assert client.open("/v1/events", method=f"INVENTED{n}").status_code == 405
+    assert sample(client, "recsvc_http_requests_total", **labels) == before + 5
+    assert "INVENTED" not in client.get("/metrics").get_data(as_text=True)
+
+
 def test_latency_is_observed_per_endpoint(client):
     name = "recsvc_http_request_duration_seconds_count"
     before = sample(client, name, endpoint="/healthz")

@@ -1,0 +1,1 @@
+"""Identity tokens: how the store's backend proves to recsvc who a browser's visitor is."""
