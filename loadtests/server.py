@@ -104,18 +104,25 @@ def running_service(
     settings: Mapping[str, str] | None = None,
     log_level: str = "WARNING",
     gunicorn_args: str = "",
+    app: str | None = None,
     ready_timeout: float = 60.0,
 ) -> Iterator[Service]:
     """``recsvc serve`` on ``redis_url`` with API keys on (``KEYS``), ready when yielded,
     terminated (SIGTERM, then waited for) when the block ends.
 
     ``settings``: extra environment (``RECSVC_*`` names), ``gunicorn_args``: as
-    ``GUNICORN_CMD_ARGS``. The log (JSON lines) goes to a temporary file, ``log_path``.
+    ``GUNICORN_CMD_ARGS``; ``app``: run plain gunicorn with the service's configuration
+    on this WSGI app instead (``"module:factory(args)"``, e.g. a variant of
+    ``loadtests.app_variants``). The log (JSON lines) goes to a temporary file,
+    ``log_path``.
     """
     port = free_port()
     namespace = namespace or f"bench{uuid.uuid4().hex[:8]}"
     log_path = Path(tempfile.gettempdir()) / f"recsvc-{namespace}-{port}.log"
     command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port)]
+    if app:
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:recsvc.web.gunicorn_conf"]
+        command += ["--bind", f"127.0.0.1:{port}", app]
     command += ["--workers", str(workers)]
     if threads:  # else the gunicorn configuration's default
         command += ["--threads", str(threads)]
