@@ -183,7 +183,8 @@ def print_summary(summary: dict) -> None:
     for endpoint, lines in summary.items():
         for spec, s in lines.items():
             print(
-                f"  {endpoint:<10}{spec:<26} req/s {s['rps']:>7.0f}  x rps {s['rps_over_first']:.2f}"
+                f"  {endpoint:<10}{spec:<26} req/s {s['rps']:>7.0f}"
+                f"  x rps {s['rps_over_first']:.2f}"
                 f"  x p99 {s['p99_over_first']:.2f}  service CPU {s['service_us_per_request']:.0f}"
                 f" us/request (x {s['cpu_us_over_first']:.2f})"
             )

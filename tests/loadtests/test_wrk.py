@@ -6,6 +6,7 @@ import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -16,9 +17,9 @@ pytestmark = pytest.mark.skipif(not wrk.available(), reason="wrk is not installe
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    seen: Counter = Counter()
-    bodies: list[bytes] = []
-    keys: Counter = Counter()
+    seen: ClassVar[Counter] = Counter()
+    bodies: ClassVar[list[bytes]] = []
+    keys: ClassVar[Counter] = Counter()
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -29,7 +30,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         type(self).seen[self.path] += 1
         type(self).keys[self.headers.get("X-API-Key")] += 1
         if self.path == "/busy":
@@ -39,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._answer(200, b'{"path":"' + self.path.encode() + b'"}')
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         assert self.headers["Content-Type"] == "application/json"
         type(self).bodies.append(body)
