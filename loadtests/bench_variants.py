@@ -59,8 +59,16 @@ def endpoint_phase(name: str, artifact) -> phases.Phase:
         "popular": [f"/v1/visitors/nobody-{n}/recommendations?n=10" for n in range(4000)],
         "similar": [f"/v1/items/i{r}/similar?n=10" for r in rows],
     }
+    if name == "cart":
+        bodies = [
+            json.dumps({"items": [f"i{a}", f"i{b}"], "n": 10}, separators=(",", ":")).encode()
+            for a, b in zip(rows[::2], rows[1::2], strict=True)
+        ]
+        return phases.Phase(
+            name, [wrk.Request("POST", "/v1/recommendations/cart", b) for b in bodies]
+        )
     if name not in paths:
-        raise SystemExit(f"unknown endpoint {name!r}: noop, {', '.join(paths)}")
+        raise SystemExit(f"unknown endpoint {name!r}: noop, cart, {', '.join(paths)}")
     return phases.Phase(name, [wrk.Request("GET", p) for p in paths[name]])
 
 
