@@ -6,12 +6,16 @@
 Redis, for its next connection or for the client to close is not on the CPU, and that
 is time a request (or the next one) waits too.
 
-Only the workers' main threads count (the master and background threads such as the
-model poller are left out). Each sample goes to the first ``CATEGORIES`` entry any of
-its frames matches, in that order: Redis before the code that called it, the middleware
-before the JSON encoder it calls, and so on; samples outside a Flask request are the
-server's (reading the request, writing the answer, closing) or, waiting in ``select``
-or ``accept``, idle.
+Only the threads that serve requests count: a sync worker's main thread, or a gthread
+worker's main thread (accepting, polling) and request threads; the master and
+background threads (the model poller) are left out. A sample inside a Flask request goes
+to the first ``CATEGORIES`` entry any of its frames matches, in that order: Redis before
+the code that called it, the middleware before the JSON encoder it calls, and so on; one
+no category claims is Flask's, recsvc's own or another library's, by the frame that was
+running. A sample outside a request is the server's (accepting and parsing, sending the
+answer, closing the connection) or, waiting for work (``select``, ``accept``, the thread
+pool's queue), idle. Profile sync workers (one thread a worker) for per-request figures: a gthread
+thread waiting for the GIL is sampled in the frame it waits in.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ SERVER_STEPS = (
     ("gunicorn: close, waiting for the client to close", ("close_graceful (gunicorn",)),
     ("gunicorn: send the answer", ("write (gunicorn/util.py", "Response.write (gunicorn")),
 )
-OTHER = "other (in the request)"
+OTHER = "other libraries (in the request)"
+FRAMEWORK = "Flask and Werkzeug"
+VIEWS = "views, other recsvc code"
 
 # (category, substrings of a frame that put a sample in it), first match wins.
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -61,16 +67,18 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("events, profiles, rules (recsvc.core, store)", ("recsvc/core/", "recsvc/store/")),
     ("JSON (json, orjson)", ("(json/", "(orjson", "(flask/json/")),
-    ("Flask and Werkzeug", ("(flask/", "(werkzeug/")),
 )
 IN_REQUEST = "Flask.__call__"
 WAITING = (
     "SyncWorker.wait",
     "socket.accept",
     "SyncWorker.accept (",
-    "selectors.py",
-    "PollSelector",
+    "(selectors.py",
+    "Condition.wait (threading.py",
+    "Queue.get (queue.py",
+    "_worker (concurrent/futures/thread.py",
 )
+SERVING_THREAD = ("(concurrent/futures/thread.py", "(gunicorn/")
 
 
 @dataclass(frozen=True)
@@ -111,13 +119,21 @@ def classify(frames: list[str]) -> str | None:
     (the master, background threads)."""
     if sum(1 for f in frames if f.startswith("process ")) < 2:
         return None  # the master
-    if any("(threading.py" in f for f in frames):
-        return None  # a background thread (model poller, banner refresh)
-    if not any(IN_REQUEST in f for f in frames):
+    in_request = any(IN_REQUEST in f for f in frames)
+    if not in_request and not any(t in f for f in frames for t in SERVING_THREAD):
+        return None  # a background thread (the model poller)
+    if not in_request:
         if any(w in frames[-1] for w in WAITING):
             return IDLE
         return _first_match(frames, SERVER_STEPS) or SERVER
-    return _first_match(frames, CATEGORIES) or OTHER
+    return _first_match(frames, CATEGORIES) or _by_leaf(frames[-1])
+
+
+def _by_leaf(leaf: str) -> str:
+    """A request's sample no category claims: whose code was running."""
+    if "(flask/" in leaf or "(werkzeug/" in leaf:
+        return FRAMEWORK
+    return VIEWS if "(recsvc/" in leaf else OTHER
 
 
 def _first_match(frames: list[str], categories: tuple[tuple[str, tuple[str, ...]], ...]):

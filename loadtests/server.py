@@ -102,7 +102,7 @@ def running_service(
     workers: int = 2,
     threads: int | None = None,
     settings: Mapping[str, str] | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "INFO",
     gunicorn_args: str = "",
     app: str | None = None,
     ready_timeout: float = 60.0,
