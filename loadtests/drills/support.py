@@ -19,6 +19,7 @@ import json
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -144,7 +145,7 @@ def stream_ids(client: redis.Redis, keys: KeySpace) -> Counter:
 
 
 # --- traffic -----------------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)  # each answer is its own: hashable by identity
 class Answer:
     """One request: times in seconds since the traffic started; status 0 when no answer
     came (``error`` says why)."""
@@ -426,3 +427,63 @@ def worker_pids(master: int) -> list[int]:
     from loadtests.procstat import children
 
     return children(master)
+
+
+def log_lines(path: Path, message: str, **fields: Any) -> list[dict[str, Any]]:
+    """The service's JSON log lines with ``message`` and these ``fields``, each with its
+    time as a Unix timestamp under ``"at"``."""
+    from datetime import datetime
+
+    found = []
+    for raw in path.read_text(errors="replace").splitlines():
+        if message not in raw or not raw.startswith("{"):
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if line.get("message") == message and all(line.get(k) == v for k, v in fields.items()):
+            line["at"] = datetime.fromisoformat(line["ts"]).timestamp()
+            found.append(line)
+    return found
+
+
+# --- nginx in front ----------------------------------------------------------------------
+NGINX_CONF = Path(__file__).with_name("nginx.conf")
+
+
+@contextlib.contextmanager
+def nginx_in_front(upstream_port: int) -> Iterator[int]:
+    """nginx (the Debian binary) with ``loadtests/drills/nginx.conf`` on a free loopback
+    port in front of ``127.0.0.1:upstream_port``; yields its port."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    prefix = Path(tempfile.mkdtemp(prefix="recsvc-drill-nginx-"))
+    port = free_port()
+    config = (
+        NGINX_CONF.read_text()
+        .replace("@PREFIX@", str(prefix))
+        .replace("@LISTEN@", f"127.0.0.1:{port}")
+        .replace("@UPSTREAM@", f"127.0.0.1:{upstream_port}")
+    )
+    (prefix / "nginx.conf").write_text(config)
+    command = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {process.stderr.read().decode()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("nginx did not listen within 10 s")
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(prefix, ignore_errors=True)
