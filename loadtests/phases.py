@@ -151,6 +151,9 @@ def run_report(
         line["rps_over_noop"] = round(result.rps / noop_rps, 3) if noop_rps else None
         line["p99_over_noop"] = round(result.p99_ms / noop_p99, 2) if noop_p99 else None
         lines[name] = line
+    for phase in [noop_phase(), *phases]:
+        if not phase.marker:
+            lines[phase.name]["marked"] = None  # nothing was looked for
     problems = {}
     for phase in phases:
         found = list(checked.get(phase.name, []))
@@ -194,7 +197,8 @@ def print_run(report: dict) -> None:
             f"  {name:<16}{line['rps']:>8.0f}{line['p50_ms']:>8.2f}{line['p99_ms']:>8.2f}"
             f"{line['max_ms']:>8.1f}{line['rps_over_noop']:>7.2f}{line['p99_over_noop']:>7.2f}"
             f"  {cpu['generator']:>10.2f}{cpu['service']:>6.2f}{cpu['redis']:>6.2f}"
-            f"{cpu['others']:>7.2f}  {statuses} {errors} marked:{line['marked']}".rstrip()
+            f"{cpu['others']:>7.2f}  {statuses} {errors}"
+            + (f" marked:{line['marked']}" if line["marked"] is not None else "")
         )
     mem = report["memory"]
     print(
