@@ -26,6 +26,7 @@ test: setup lint     ## lint, then the whole suite against REDIS_URL or an embed
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format .

@@ -2,7 +2,7 @@
 
 Shared by the benchmarks, the drills and the storefront load test, so that each measures
 the same kind of model. Factors are structured so that the norm-pruned search
-(recsvc.core.search) behaves as it does on real ALS factors, the ``gauss-pop`` recipe of
+(recsvc.scoring.index) behaves as it does on real ALS factors, the ``gauss-pop`` recipe of
 loadtests/bench_search.py: item directions around 500 Gaussian centres (centre + 0.7 x
 noise, normalised), item norms heavy-tailed, Pareto(1.5) + 0.01, so the popularity of an
 item is its norm (popular and trending lists are the items of largest norm; synthetic
@@ -20,12 +20,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from recsvc.core.search import ItemIndex
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact, session_arrays
+from recsvc.scoring.index import ItemIndex
+from recsvc.scoring.session_model import tuned_blend
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
-from training.session_artifact import session_arrays
-from training.sessions import Sessions, fit_session_model, tuned_blend
+from training.sessions import Sessions, fit_session_model
 
 CENTRES = 500
 CATEGORIES = 40

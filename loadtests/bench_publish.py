@@ -20,7 +20,7 @@ import numpy as np
 from loadtests.server import benchmark_redis
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact
 from recsvc.store.models import ModelStore
 from recsvc.store.namespace import delete_namespace
 

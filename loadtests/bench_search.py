@@ -21,7 +21,7 @@ Datasets, 64 factors:
 - ``retailrocket``: implicit ALS (64 factors, 15 iterations, the project's weights) fit on
   the RetailRocket log; the 100k items of largest norm; queries are user vectors.
 
-The choice (recsvc.core.search), from this script's figures on the 2-core machine
+The choice (recsvc.scoring.index), from this script's figures on the 2-core machine
 (RetailRocket, k=10 / k=100): ``NormPrunedIndex``, exact search that stops when
 ``‖u‖·‖y_next‖`` falls below the k-th score. On real ALS factors it answers in 0.08 / 0.31
 ms at p50 (0.8 / 1.0 ms p99) against 1.9 ms for the full scan, with recall 1 by
@@ -55,10 +55,9 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from recsvc.core.explain import explain
-from recsvc.core.foldin import fold_in, gram_matrix
-from recsvc.core.rerank import rerank
-from recsvc.core.search import ExactIndex, NormPrunedIndex
+from recsvc.scoring.foldin import FoldIn
+from recsvc.scoring.index import ExactIndex, NormPrunedIndex
+from recsvc.scoring.rerank import rerank
 
 N_ITEMS = 100_000
 FACTORS = 64
@@ -255,15 +254,13 @@ def bench_crossover(items: np.ndarray, queries: np.ndarray) -> None:
 def bench_request_parts(items: np.ndarray) -> None:
     """Fold-in, explanations and re-ranking at the sizes one request uses."""
     rng = np.random.default_rng(3)
-    gram = gram_matrix(items)
+    folder = FoldIn(items, 0.05, 1.0)
     categories = rng.integers(0, 50, len(items))
     histories = [rng.choice(len(items), 5) for _ in range(500)]
     candidates = NormPrunedIndex(items).search(items[0], 60)
     parts: dict[str, Callable[[np.ndarray], Any]] = {
-        "fold_in, 5 items": lambda h: fold_in(items, gram, h, None, 0.05, 1.0),
-        "explain, 5 items x 10 recs": lambda h: explain(
-            h, None, items, gram, 0.05, 1.0, candidates[0][:10]
-        ),
+        "fold_in, 5 items": lambda h: folder.vector(h),
+        "explain, 5 items x 10 recs": lambda h: folder.explain(h, None, candidates[0][:10]),
         "rerank MMR 60 -> 10, diversity .3": lambda h: rerank(
             candidates[0], candidates[1], items, categories, 10, diversity=0.3
         ),

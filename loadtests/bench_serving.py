@@ -15,7 +15,8 @@ requests sent with the admin key) once per configuration of ``--configs``
 answers with the model, and measures with wrk (``loadtests.phases``: per run the no-op,
 each phase, the no-op again):
 
-- ``known``: ``/v1/visitors/u<random>/recommendations?n=10`` (strategy ``als``);
+- ``known``: ``/v1/visitors/u<random>/recommendations?n=10`` (strategy ``blend``: the
+  known visitor's long-term vector, session and own items);
 - ``session``: the anonymous visitors (strategy ``session``);
 - ``popular``: unknown visitors (strategy ``popular``);
 - ``similar``: ``/v1/items/i<popular>/similar?n=10``;
@@ -45,7 +46,7 @@ from loadtests.bench_model import popularity, publish_store, search_floor
 from loadtests.server import ADMIN_HEADERS, Service, benchmark_redis, running_service
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact
 from recsvc.store.namespace import delete_namespace
 
 TARGET = (0.5, 2.0)  # (min req/s over the no-op's, max p99 over the no-op's)
@@ -126,7 +127,7 @@ def read_phases(
         phases.Phase(
             "known",
             gets([recommend_path(f"u{rng.randrange(users)}") for _ in range(n)]),
-            markers(version, "als"),
+            markers(version, "blend"),
         ),
         phases.Phase(
             "session",

@@ -42,17 +42,8 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Prometheus metrics", ("recsvc/web/metrics.py", "(prometheus_client/")),
     ("API key check", ("recsvc/web/auth.py", "(hmac.py")),
     (
-        "scoring (recsvc.serving, search, sessions)",
-        (
-            "recsvc/serving/",
-            "recsvc/core/search.py",
-            "recsvc/core/foldin.py",
-            "recsvc/core/rerank.py",
-            "recsvc/core/explain.py",
-            "(training/",
-            "(numpy/",
-            "(scipy/",
-        ),
+        "recsvc.serving and recsvc.scoring (numpy, scipy)",
+        ("recsvc/serving/", "recsvc/scoring/", "(training/", "(numpy/", "(scipy/"),
     ),
     (
         "parsing, validation (webargs, marshmallow)",

@@ -25,8 +25,8 @@ import click
 from recsvc.eventlog.reader import iter_records
 from recsvc.keys import KeySpace
 from recsvc.redis_client import EmbeddedRedis, connect, start_embedded
-from recsvc.registry.artifact import ModelArtifact
 from recsvc.schemas.banners import BannerSchema
+from recsvc.scoring.artifact import ModelArtifact
 from recsvc.settings import Settings
 from recsvc.store.banners import BannerStore
 from recsvc.store.catalog import CatalogStore

@@ -86,7 +86,7 @@ def make_artifact():
     """A factory of small, valid model artifacts with random factors."""
     import numpy as np
 
-    from recsvc.registry.artifact import ModelArtifact
+    from recsvc.scoring.artifact import ModelArtifact
 
     def make_artifact(version="v1", users=50, items=30, factors=8, seed=0, created="2026-01-01"):
         rng = np.random.default_rng(seed)

@@ -20,7 +20,7 @@ import click
 from training.evaluate import write_report
 from training.ground_truth import find_ground_truth
 from training.loaders import ColumnMap, load_events
-from training.pipeline import TrainOptions, evaluate_split
+from training.pipeline import TrainOptions, tune_and_evaluate
 from training.pipeline import train as run_training
 from training.weights import load_weights
 
@@ -45,6 +45,7 @@ class DataRequest:
     model: str
     test_days: float
     compare: str
+    exclude_seen: bool
     hyper: dict[str, Any]
 
     SHARED = (
@@ -60,6 +61,7 @@ class DataRequest:
         "model",
         "test_days",
         "compare",
+        "exclude_seen",
     )
 
     @classmethod
@@ -108,6 +110,7 @@ class DataRequest:
             test_days=self.test_days,
             search=search,
             compare=names,
+            exclude_seen=self.exclude_seen,
         )
 
 
@@ -164,6 +167,13 @@ def data_options(function: Callable) -> Callable:
             show_default=True,
             help="Models evaluated beside --model: any of als, bpr, itemknn, popular, "
             "trending (the other factor model doubles the evaluation's time).",
+        ),
+        click.option(
+            "--exclude-seen/--include-seen",
+            default=False,
+            show_default=True,
+            help="Evaluate with each visitor's own items never recommended (discovery), "
+            "rather than as served, where they may come back.",
         ),
         *[
             click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None)
@@ -259,7 +269,8 @@ def evaluate(source: DataRequest, out: Path, protocol: str) -> None:
         return
     interactions, _ = source.load()
     options = source.options()
-    report, _ = evaluate_split(interactions, source.weights(), options, options.params)
+    report, _, _ = tune_and_evaluate(interactions, source.weights(), options, options.params)
+    report.data.pop("seconds", None)
     paths = write_report(report, out)
     click.echo(report.to_markdown())
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))

@@ -63,6 +63,11 @@ class Report:
     def to_markdown(self) -> str:
         """A readable summary: the split, the counts, and one table per cutoff."""
         split, fold = self.split, self.fold
+        counts = ", ".join(
+            f"{name.replace('_', ' ')} {value:,}"
+            for name, value in fold.items()
+            if name not in ("users", "targets") and isinstance(value, int)
+        )
         lines = [
             f"# Offline evaluation ({self.created})",
             "",
@@ -70,11 +75,7 @@ class Report:
             f"train {split['train_events']:,} events, test {split['test_events']:,} events.",
             f"Test users scored: {fold['users']:,} with {fold['targets']:,} targets. "
             f"Dropped: {split['dropped_test_users']:,} users with no train event "
-            f"({split['dropped_test_events']:,} events), "
-            f"{fold['users_not_in_train']:,} users not in the train matrix, "
-            f"{fold['new_items']:,} new items ({fold['events_on_new_items']:,} events), "
-            f"{fold['filtered_items']:,} filtered items, "
-            f"{fold['seen_targets']:,} targets already seen in train.",
+            f"({split['dropped_test_events']:,} events). Counts: {counts}.",
             f"Train matrix: {self.matrix['users']:,} users × {self.matrix['items']:,} items, "
             f"{self.matrix['nonzeros']:,} nonzeros.",
             "",
@@ -86,13 +87,20 @@ class Report:
         return "\n".join(lines) + "\n"
 
     def _table(self, k: int) -> list[str]:
-        header = ["model", *(f"{name}@{k}" for name in METRIC_ORDER), "fit s", "recommend s"]
+        intervals = all(f"ndcg@{k}_low" in m.metrics for m in self.models) and self.models
+        header = ["model", *(f"{name}@{k}" for name in METRIC_ORDER)]
+        if intervals:
+            header.insert(4, f"ndcg@{k} 95% CI")
+        header += ["fit s", "recommend s"]
         rows = [
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
         ]
         for m in self.models:
             cells = [f"{m.metrics[f'{name}@{k}']:.4f}" for name in METRIC_ORDER]
+            if intervals:
+                low, high = m.metrics[f"ndcg@{k}_low"], m.metrics[f"ndcg@{k}_high"]
+                cells.insert(3, f"{low:.4f} – {high:.4f}")
             row = [m.name, *cells, f"{m.fit_seconds:.1f}", f"{m.recommend_seconds:.1f}"]
             rows.append("| " + " | ".join(row) + " |")
         return rows

@@ -117,9 +117,27 @@ def compute_metrics(
     dict of str to float
         Keys ``"<metric>@<k>"``: precision, recall, ndcg, map, mrr, hit_rate, coverage.
     """
-    hits = hit_matrix(ids, targets)
-    relevant = relevant_counts(targets)
+    return metrics_from_hits(hit_matrix(ids, targets), relevant_counts(targets), ks, ids, n_items)[
+        0
+    ]
+
+
+def metrics_from_hits(
+    hits: np.ndarray, relevant: np.ndarray, ks: tuple[int, ...], ids: np.ndarray, n_items: int
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """:func:`compute_metrics` from a hit matrix and ``|R|`` per user (which may count
+    targets no list can contain, such as items a model never saw), with the per-user
+    values behind each mean.
+
+    Returns
+    -------
+    means : dict of str to float
+        As :func:`compute_metrics`.
+    per_user : dict of str to ndarray
+        ``"<metric>@<k>"`` to its value per user (coverage excepted).
+    """
     out: dict[str, float] = {}
+    per_user_all: dict[str, np.ndarray] = {}
     for k in ks:
         per_user = {
             "precision": precision_at_k(hits, k),
@@ -131,5 +149,6 @@ def compute_metrics(
         }
         for name, values in per_user.items():
             out[f"{name}@{k}"] = float(values.mean()) if len(values) else 0.0
+            per_user_all[f"{name}@{k}"] = values
         out[f"coverage@{k}"] = catalog_coverage_at_k(ids, n_items, k)
-    return out
+    return out, per_user_all

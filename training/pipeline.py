@@ -1,16 +1,21 @@
-"""``recsvc train`` end to end: evaluate on a time split, optionally tune, fit on everything,
-write a versioned artifact.
+"""``recsvc train`` end to end: tune the served blend, evaluate what is served, fit on
+everything, write a versioned artifact.
 
-1. The model and its baselines are evaluated on a global time split (the last
-   ``test_days`` of the log), already-seen items excluded the same way for all.
-2. With ``search``, hyperparameters are drawn at random and scored on a *validation* split
-   carved from the end of the train part (never the test part); the best is kept and every
-   trial recorded.
-3. The shipped model is fit on the whole log with the chosen parameters, and written with
-   its popular and trending lists, the top-50 similar items per item, and a manifest naming
-   the parameters, the data fingerprint, the row counts, the metrics and the libraries.
-4. The session model anonymous visitors are served from (:mod:`training.session_artifact`)
-   is fit on the log's view sessions over the shipped model's items.
+1. With ``search``, the factor model's hyperparameters are drawn at random and scored on
+   a *validation* split carved from the end of the train part (never the test part); the
+   best is kept and every trial recorded.
+2. The known-visitor blend (:mod:`recsvc.scoring.blend`) is tuned on that validation
+   split: the factor model and the session model fit on what precedes it, the validation
+   visitors' states rebuilt as the service's profile holds them, the weights chosen by
+   validation NDCG@10 (:mod:`training.blend_tuning`).
+3. The served chain, with the tuned weights, is evaluated beside the baselines on a global
+   time split (the last ``test_days``), every test visitor counted
+   (:mod:`training.served`); the factor model is warm-started from step 2's.
+4. The shipped model is fit on the whole log (warm-started from step 3's), and written with
+   its popular and trending lists, the top-50 similar items per item, the session model
+   (:func:`training.sessions.fit_served_sessions`) and a manifest naming the parameters,
+   the serving parameters (the tuned blend), the data fingerprint, the row counts, the
+   metrics and the libraries.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import importlib.metadata
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,12 +34,16 @@ from typing import Any
 import numpy as np
 
 from recsvc.core.events import format_timestamp
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact, session_arrays
+from recsvc.scoring.blend import BlendParams
+from recsvc.scoring.model import ScoringModel, ServingParams
+from recsvc.scoring.session_model import SessionModel, tuned_blend
+from training.blend_tuning import Tuning, tune_blend
 from training.evaluate import Report, evaluate
 from training.folds import make_fold
 from training.ground_truth import score_ground_truth
 from training.interactions import Interactions
-from training.matrix import InteractionMatrix, build_matrix
+from training.matrix import IdMap, InteractionMatrix, build_matrix
 from training.scorers import (
     ALSScorer,
     BPRScorer,
@@ -42,9 +52,16 @@ from training.scorers import (
     Scorer,
     TrendingScorer,
 )
-from training.session_artifact import fit_served_sessions, session_arrays
-from training.sessions import tuned_blend
-from training.splits import split_global_time
+from training.served import (
+    SERVED,
+    VisitorTest,
+    evaluate_visitors,
+    scoring_model,
+    visitor_states,
+    visitor_test,
+)
+from training.sessions import fit_served_sessions
+from training.splits import Split, split_global_time
 from training.threads import single_threaded_blas
 from training.weights import WeightConfig
 
@@ -96,8 +113,15 @@ class TrainOptions:
     warm_start_share: float = 1 / 5
     seed: int = 42
     show_progress: bool = True
-    # Fit the session model (step 4); without it anonymous visitors get ALS fold-in.
+    # Fit the session model (steps 2 to 4); without it anonymous visitors get ALS fold-in.
     sessions: bool = True
+    # Evaluate with every visitor's own items excluded (discovery) rather than as served
+    # by default, where they may come back.
+    exclude_seen: bool = False
+    # What anonymous test visitors are served (RECSVC_ANONYMOUS_STRATEGY).
+    anonymous_strategy: str = "session"
+    # Validation visitors the blend is tuned on at most (a fixed random sample beyond).
+    validation_visitors: int = 2000
 
 
 @dataclass
@@ -131,7 +155,7 @@ def comparison_scorers(options: TrainOptions, params: dict[str, Any]) -> dict[st
 
 
 def train(interactions: Interactions, config: WeightConfig, options: TrainOptions) -> TrainResult:
-    """Evaluate, tune (optionally), fit on everything and build the artifact."""
+    """Tune, evaluate, fit on everything and build the artifact (module docstring)."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     trials: list[dict[str, Any]] = []
@@ -139,18 +163,20 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
     if options.search:
         params, trials = random_search(interactions, config, options)
         seconds["search"] = time.perf_counter() - started
-    report, evaluated = None, None
+    report, evaluated, tuning = None, None, None
     if options.test_days > 0:
-        mark = time.perf_counter()
-        report, evaluated = evaluate_split(interactions, config, options, params)
-        seconds["evaluate"] = time.perf_counter() - mark
+        report, evaluated, tuning = tune_and_evaluate(interactions, config, options, params)
+        seconds |= report.data.pop("seconds")
     mark = time.perf_counter()
     matrix = build_matrix(interactions, config)
-    model = final_model(options, params, evaluated, matrix)
+    model = warm_model(options, params, evaluated, matrix)
     model.fit(matrix, show_progress=options.show_progress)
     seconds["fit"] = time.perf_counter() - mark
     mark = time.perf_counter()
     artifact = build_artifact(model, matrix, options, params, report, trials)
+    blend = tuning.params if tuning else BlendParams()
+    artifact.manifest["serving"] = ServingParams(blend=blend).to_dict()
+    artifact.manifest["blend_tuning"] = tuning.to_dict() if tuning else None
     seconds["artifact"] = time.perf_counter() - mark
     mark = time.perf_counter()
     # The session fit (scipy and numpy, mostly outside the GIL) runs beside the
@@ -172,37 +198,166 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
     return TrainResult(artifact, report, trials, seconds)
 
 
-def evaluate_split(
+def tune_and_evaluate(
     interactions: Interactions,
     config: WeightConfig,
     options: TrainOptions,
     params: dict[str, Any],
-) -> tuple[Report, tuple[Scorer, InteractionMatrix]]:
-    """The comparison on the last ``test_days`` (module docstring, step 1); also returns
-    the fitted model and its train matrix, to warm-start the final fit."""
+    baselines: Mapping[str, Scorer] | None = None,
+) -> tuple[Report, Fitted, Tuning | None]:
+    """Steps 2 and 3 on a global time split of the last ``test_days``: the report (its
+    ``data["seconds"]`` the time of each step), the evaluated factor model and the
+    tuning (None when the validation period had no visitor). ``baselines`` (unfitted)
+    replace :func:`comparison_scorers`' beside the factor model."""
     split = split_global_time(interactions, test_days=options.test_days)
-    fold = make_fold(split, config, exclude_seen=True)
-    scorers = comparison_scorers(options, params)
-    report = evaluate(scorers, fold, (10, 20), show_progress=options.show_progress)
-    return report, (scorers[options.model], fold.train)
+    mark = time.perf_counter()
+    tuning, tuned_fit = tune_on_validation(split.train, config, options, params)
+    seconds = {"tune_blend": time.perf_counter() - mark}
+    mark = time.perf_counter()
+    serving = ServingParams(blend=tuning.params if tuning else BlendParams())
+    report, evaluated = evaluate_split(
+        split, config, options, params, serving, tuned_fit, baselines
+    )
+    seconds["evaluate"] = time.perf_counter() - mark
+    report.data["seconds"] = seconds
+    report.data["blend_tuning"] = tuning.to_dict() if tuning else None
+    return report, evaluated, tuning
 
 
-def final_model(
+@dataclass
+class Fitted:
+    """A factor model fit on a part of the log, with that part's matrix."""
+
+    model: Scorer
+    matrix: InteractionMatrix
+
+
+def fit_factor_model(
     options: TrainOptions,
     params: dict[str, Any],
-    evaluated: tuple[Scorer, InteractionMatrix] | None,
+    matrix: InteractionMatrix,
+    warm_from: Fitted | None = None,
+) -> Fitted:
+    """The factor model fit on ``matrix``, warm-started from ``warm_from`` when given."""
+    model = warm_model(options, params, warm_from, matrix)
+    model.fit(matrix, show_progress=options.show_progress)
+    return Fitted(model, matrix)
+
+
+def served_session_model(
+    options: TrainOptions, interactions: Interactions, matrix: InteractionMatrix
+) -> SessionModel | None:
+    """The session model a version fit on ``matrix`` would ship (None when off)."""
+    if not options.sessions:
+        return None
+    item_ids = matrix.items.ids(np.arange(matrix.shape[1]))
+    return fit_served_sessions(interactions, item_ids, tuned_blend())[0]
+
+
+def tune_on_validation(
+    before_test: Interactions,
+    config: WeightConfig,
+    options: TrainOptions,
+    params: dict[str, Any],
+) -> tuple[Tuning | None, Fitted]:
+    """Step 2: the blend's weights chosen on the last ``test_days`` before the test
+    period, the models fit on what precedes them. Also returns that factor model, to
+    warm-start the evaluation's. No tuning (None) when the validation period has no
+    visitor to score."""
+    split = split_global_time(before_test, test_days=options.test_days)
+    matrix = build_matrix(split.train, config, reference_time=split.reference_time)
+    fitted = fit_factor_model(options, params, matrix)
+    test = visitor_test(split)
+    if len(test) == 0:
+        return None, fitted
+    if len(test) > options.validation_visitors:
+        rng = np.random.default_rng(options.seed)
+        test = test.subset(np.sort(rng.choice(len(test), options.validation_visitors, False)))
+    session = served_session_model(options, split.train, matrix)
+    model = scoring_model(
+        "validation",
+        matrix,
+        fitted.model.item_factors,
+        fitted.model.params(),
+        session,
+        ServingParams(),
+    )
+    states = visitor_states(split, test, model, matrix, fitted.model.user_factors)
+    targets = _target_rows(test, split, model)
+    tuning = tune_blend(model, states, targets, test.relevant, show_progress=options.show_progress)
+    log.info("blend tuned on %d validation visitors: %s", len(test), tuning.params)
+    return tuning, fitted
+
+
+def _target_rows(test: VisitorTest, split: Split, model: ScoringModel) -> list[set[int]]:
+    """Each test visitor's targets as the model's item rows (items it lacks left out)."""
+    rows = IdMap(np.asarray(model.item_ids)).rows(split.train.items)  # log code -> model row
+    return [
+        {int(r) for r in rows[test.targets.indices[lo:hi]] if r >= 0}
+        for lo, hi in zip(test.targets.indptr[:-1], test.targets.indptr[1:], strict=True)
+    ]
+
+
+def evaluate_split(
+    split: Split,
+    config: WeightConfig,
+    options: TrainOptions,
+    params: dict[str, Any],
+    serving: ServingParams,
+    warm_from: Fitted | None = None,
+    baselines: Mapping[str, Scorer] | None = None,
+) -> tuple[Report, Fitted]:
+    """Step 3: the served chain and the baselines on the last ``test_days``; also returns
+    the fitted factor model, to warm-start the final fit."""
+    matrix = build_matrix(split.train, config, reference_time=split.reference_time)
+    fit_seconds: dict[str, float] = {}
+    mark = time.perf_counter()
+    fitted = fit_factor_model(options, params, matrix, warm_from)
+    fit_seconds[options.model] = time.perf_counter() - mark
+    scorers = {options.model: fitted.model}
+    others = comparison_scorers(options, params) if baselines is None else dict(baselines)
+    scorers |= {name: scorer for name, scorer in others.items() if name != options.model}
+    for name, scorer in scorers.items():
+        if name != options.model:
+            mark = time.perf_counter()
+            scorer.fit(matrix, show_progress=options.show_progress)
+            fit_seconds[name] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    session = served_session_model(options, split.train, matrix)
+    served = scoring_model(
+        "evaluation", matrix, fitted.model.item_factors, fitted.model.params(), session, serving
+    )
+    fit_seconds[SERVED] = fit_seconds[options.model] + time.perf_counter() - mark
+    report = evaluate_visitors(
+        split,
+        matrix,
+        scorers,
+        served,
+        fitted.model.user_factors,
+        exclude_seen=options.exclude_seen,
+        anonymous=options.anonymous_strategy,
+        fit_seconds=fit_seconds,
+        show_progress=options.show_progress,
+    )
+    return report, fitted
+
+
+def warm_model(
+    options: TrainOptions,
+    params: dict[str, Any],
+    previous: Fitted | None,
     matrix: InteractionMatrix,
 ) -> Scorer:
-    """The model to fit on the whole log: for ALS after an evaluation, warm-started from
-    the evaluated model's factors (rows matched by id; new users and items start small
-    and random, as implicit starts them) with a fifth of the iterations."""
+    """The factor model to fit on ``matrix``: for ALS after an earlier fit, warm-started
+    from its factors (rows matched by id; new users and items start small and random, as
+    implicit starts them) with ``warm_start_share`` of the iterations."""
     model = make_model(options.model, params)
-    if not isinstance(model, ALSScorer) or evaluated is None or options.warm_start_share <= 0:
+    if not isinstance(model, ALSScorer) or previous is None or options.warm_start_share <= 0:
         return model
-    previous, previous_matrix = evaluated
     rng = np.random.default_rng(options.seed)
-    users = _carry_rows(previous.user_factors, previous_matrix.users, matrix.users, rng)
-    items = _carry_rows(previous.item_factors, previous_matrix.items, matrix.items, rng)
+    old = previous.model
+    users = _carry_rows(old.user_factors, previous.matrix.users, matrix.users, rng)
+    items = _carry_rows(old.item_factors, previous.matrix.items, matrix.items, rng)
     model.iterations = max(3, round(model.iterations * options.warm_start_share))
     return model.warm_start(users, items)
 

@@ -28,91 +28,12 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from recsvc.scoring.foldin import FoldIn
+from recsvc.scoring.topk import BLOCK_FLOATS, top_k, top_k_shared
 from training.matrix import InteractionMatrix
 from training.threads import default_num_threads, single_threaded_blas
 
-# Dense score blocks of about this many floats (64 MiB) per batch; one per thread.
-BLOCK_FLOATS = 1 << 24
 SECONDS_PER_DAY = 86_400.0
-
-
-def top_k(
-    scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best items per row, best first, never an excluded one.
-
-    Parameters
-    ----------
-    scores : ndarray, shape (b, n_items), float32
-        Overwritten: excluded items are set to ``-inf``.
-    k : int
-    exclude : scipy.sparse.csr_matrix, shape (b, n_items), optional
-        Nonzero entries are items not to return for that row.
-
-    Returns
-    -------
-    ids : ndarray, shape (b, k), int32
-        Item columns; ``-1`` past the last item that may be returned.
-    values : ndarray, shape (b, k), float32
-        Their scores; ``-inf`` where ``ids`` is ``-1``. Equal scores are listed by item
-        id.
-    """
-    rows, n_items = scores.shape
-    if exclude is not None and exclude.nnz:
-        row_of = np.repeat(np.arange(rows), np.diff(exclude.indptr))
-        scores[row_of, exclude.indices] = -np.inf
-    k_eff = min(k, n_items)
-    if k_eff < n_items:
-        best = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-    else:
-        best = np.broadcast_to(np.arange(n_items), (rows, n_items))
-    picked = np.take_along_axis(scores, best, axis=1)
-    order = np.lexsort((best, -picked), axis=1)
-    ids = np.take_along_axis(best, order, axis=1).astype(np.int32)
-    values = np.take_along_axis(picked, order, axis=1).astype(np.float32)
-    ids[~np.isfinite(values)] = -1
-    if k_eff < k:
-        ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
-        values = np.pad(values, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
-    return ids, values
-
-
-def top_k_shared(
-    item_scores: np.ndarray, rows: int, k: int, exclude: sp.csr_matrix | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`top_k` for ``rows`` rows that all have the scores ``item_scores``.
-
-    The items are ranked once; a row can lose at most its excluded items from the head
-    of that ranking, so only the first ``k`` plus the longest exclusion are looked at,
-    instead of a dense ``(rows, n_items)`` block per batch. Same result as
-    ``top_k(np.tile(item_scores, (rows, 1)), k, exclude)``, ties by item id included.
-    """
-    n_items = len(item_scores)
-    ranking = np.argsort(-item_scores, kind="stable")  # equal scores by item id
-    counts = np.zeros(rows, np.int64) if exclude is None else np.diff(exclude.indptr)
-    head = ranking[: min(k + int(counts.max(initial=0)), n_items)]
-    ids = np.full((rows, k), -1, dtype=np.int32)
-    values = np.full((rows, k), -np.inf, dtype=np.float32)
-    if not len(head):
-        return ids, values
-    rank = np.full(n_items, len(head), dtype=np.int64)
-    rank[head] = np.arange(len(head))
-    size = max(1, BLOCK_FLOATS // len(head))
-    for start in range(0, rows, size):
-        block = slice(start, min(start + size, rows))
-        hidden = np.zeros((block.stop - block.start, len(head)), dtype=bool)
-        if exclude is not None:
-            chunk = exclude[block]
-            at = rank[chunk.indices]
-            row_of = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
-            hidden[row_of[at < len(head)], at[at < len(head)]] = True
-        # Visible items first, each group in ranking order (a stable sort of the mask).
-        picked = np.argsort(hidden, axis=1, kind="stable")[:, :k]
-        shown = ~np.take_along_axis(hidden, picked, axis=1)
-        width = picked.shape[1]
-        ids[block, :width] = np.where(shown, head[picked], -1)
-        values[block, :width] = np.where(shown, item_scores[head[picked]], -np.inf)
-    return ids, values
 
 
 class Scorer(ABC):
@@ -421,55 +342,9 @@ class ItemKNNScorer(Scorer):
         return (histories @ self.item_similarity).toarray().astype(np.float32, copy=False)
 
 
-def als_fold_in(
-    item_factors: np.ndarray,
-    gram: np.ndarray,
-    histories: sp.csr_matrix,
-    regularization: float,
-    alpha: float = 1.0,
-) -> np.ndarray:
-    """User vectors that implicit-ALS would give these histories, item factors fixed.
-
-    For a history with confidences ``c_i = alpha · h_i`` on items ``I``::
-
-        x = (YᵀY + λI + Σ_{i∈I} (c_i − 1) y_i y_iᵀ)⁻¹ Σ_{i∈I} c_i y_i
-
-    the least-squares step of Hu, Koren and Volinsky (2008) as implicit computes it
-    (``AlternatingLeastSquares.recalculate_user``), in numpy so that serving needs only
-    the item factors and ``YᵀY``. An empty history gives the zero vector.
-
-    Parameters
-    ----------
-    item_factors : ndarray, shape (n_items, f), float32
-        ``Y``.
-    gram : ndarray, shape (f, f)
-        ``YᵀY``, computed once per model.
-    histories : scipy.sparse.csr_matrix, shape (b, n_items)
-    regularization : float
-        ``λ``.
-    alpha : float
-        Confidence scale, as the model was fit with.
-
-    Returns
-    -------
-    ndarray, shape (b, f), float32
-    """
-    factors = item_factors.shape[1]
-    base = gram.astype(np.float64) + regularization * np.eye(factors)
-    out = np.zeros((histories.shape[0], factors), dtype=np.float32)
-    for row in range(histories.shape[0]):
-        lo, hi = histories.indptr[row], histories.indptr[row + 1]
-        if lo == hi:
-            continue
-        y = item_factors[histories.indices[lo:hi]].astype(np.float64)
-        confidence = alpha * histories.data[lo:hi].astype(np.float64)
-        a = base + (y * (confidence - 1.0)[:, None]).T @ y
-        out[row] = np.linalg.solve(a, y.T @ confidence)
-    return out
-
-
 class _FactorScorer(Scorer):
-    """Scores are dot products of user and item factors; fold-in is :func:`als_fold_in`."""
+    """Scores are dot products of user and item factors; fold-in is
+    :class:`recsvc.scoring.foldin.FoldIn`, the service's."""
 
     user_factors: np.ndarray
     item_factors: np.ndarray
@@ -479,7 +354,7 @@ class _FactorScorer(Scorer):
     def _keep_factors(self, model: Any, n_items: int) -> None:
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
-        self.gram = self.item_factors.T.astype(np.float64) @ self.item_factors
+        self.folder = FoldIn(self.item_factors, self.regularization, self.alpha)
         self.n_items = n_items
 
     def score_users(self, user_rows: np.ndarray) -> np.ndarray:
@@ -510,9 +385,7 @@ class _FactorScorer(Scorer):
 
     def fold_in(self, histories: sp.csr_matrix) -> np.ndarray:
         """User vectors for histories: ndarray, shape (b, f), float32."""
-        return als_fold_in(
-            self.item_factors, self.gram, sp.csr_matrix(histories), self.regularization, self.alpha
-        )
+        return self.folder.vectors(histories)
 
     def score_histories(self, histories: sp.csr_matrix) -> np.ndarray:
         return self.fold_in(histories) @ self.item_factors.T

@@ -2,30 +2,36 @@
 
 Every prefix of a test session predicts the next item among all train items, ranks
 counted conservatively (ties against the target); Recall@k and MRR@k average over
-predictions. Scoring is batched (:func:`training.sessions.score_sessions`); a sample is
-also timed one session at a time through :func:`training.session_query.recommend_session`,
-the call the service makes.
+predictions. Every prediction is scored by :func:`recsvc.scoring.session_model.dense_scores`,
+the session scoring the service runs (its top is :func:`recommend_session`), spread over
+a thread per core; a sample is also timed one session at a time through
+:func:`recommend_session`, the call the service makes.
 """
 
 from __future__ import annotations
 
 import time as clock
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from training.session_query import recommend_session
-from training.sessions import (
-    SessionBatch,
+from recsvc.core.events import format_timestamp
+from recsvc.core.profile import apply_event, new_visitor
+from recsvc.scoring.session_model import (
+    SESSION_GAP_SECONDS,
     SessionModel,
-    Sessions,
-    next_item_cases,
-    score_sessions,
+    dense_scores,
+    recommend_session,
 )
-from training.threads import single_threaded_blas
+from recsvc.scoring.state import state_from_profile
+from recsvc.settings import Settings
+from training.sessions import SessionBatch, Sessions, next_item_cases
+from training.threads import default_num_threads, single_threaded_blas
 
 
 @dataclass
@@ -41,7 +47,7 @@ class NextItemResult:
     predictions, sessions : int
     fit_seconds : float
     score_seconds : float
-        Batched scoring of every prediction.
+        Scoring every prediction (wall, a thread per core).
     latency_ms : dict of str to float
         One session at a time through :func:`recommend_session`: ``p50``, ``p99``.
     """
@@ -94,6 +100,7 @@ def evaluate_next_item(
     ks: tuple[int, ...] = (20,),
     batch_size: int = 256,
     latency_sample: int = 500,
+    as_served: bool = False,
     show_progress: bool = False,
 ) -> NextItemResult:
     """Score every next-item prediction of ``sessions`` (all train items ranked).
@@ -106,21 +113,39 @@ def evaluate_next_item(
         In the model's item rows.
     ks : tuple of int
     batch_size : int
-        Predictions scored together (dense ``batch_size × n_items`` blocks).
+        Predictions per unit of work handed to a thread.
     latency_sample : int
         Predictions also timed one by one through :func:`recommend_session`.
+    as_served : bool
+        Score each prefix as the service sees it (:func:`profile_prefixes`: the events
+        replayed through the profile, the session read back from it) rather than as the
+        published protocol writes it.
     show_progress : bool
 
     Returns
     -------
     NextItemResult
     """
-    prefixes, targets = next_item_cases(sessions, model.config.max_history)
+    if as_served:
+        prefixes, targets = profile_prefixes(sessions, show_progress=show_progress)
+    else:
+        prefixes, targets = next_item_cases(sessions, model.config.max_history)
     ranks = np.empty(len(targets), dtype=np.int64)
     started = clock.perf_counter()
-    for start, stop in _chunks(len(targets), batch_size, name, show_progress):
-        scores = score_sessions(model, prefixes.rows(start, stop))
+
+    def rank(span: tuple[int, int]) -> None:
+        start, stop = span
+        scores = np.stack(
+            [dense_scores(model, _prefix(prefixes, row)) for row in range(start, stop)]
+        )
         ranks[start:stop] = conservative_ranks(scores, targets[start:stop])
+
+    spans = list(_chunks(len(targets), batch_size))
+    with single_threaded_blas(), ThreadPoolExecutor(default_num_threads()) as pool:
+        for _ in tqdm(
+            pool.map(rank, spans), total=len(spans), desc=f"score {name}", disable=not show_progress
+        ):
+            pass
     scored = clock.perf_counter() - started
     return NextItemResult(
         name=name,
@@ -134,9 +159,55 @@ def evaluate_next_item(
     )
 
 
-def _chunks(count: int, size: int, name: str, show: bool) -> Iterator[tuple[int, int]]:
-    for start in tqdm(range(0, count, size), desc=f"score {name}", disable=not show):
+def profile_prefixes(
+    sessions: Sessions,
+    settings: Settings | None = None,
+    gap_seconds: float = SESSION_GAP_SECONDS,
+    *,
+    show_progress: bool = False,
+) -> tuple[SessionBatch, np.ndarray]:
+    """Every next-item prediction of ``sessions`` as the service would make it: each
+    session's views are replayed through :func:`recsvc.core.profile.apply_event`, and
+    after each but the last the session is read back as the session strategy reads it
+    (:meth:`VisitorState.current_session` of the profile's recent items: each item once,
+    at its latest view, the newest ``recent_items_max``). Same order as
+    :func:`training.sessions.next_item_cases`.
+
+    Returns
+    -------
+    prefixes : SessionBatch
+    targets : ndarray, shape (Σ (n − 1),), int32
+    """
+    settings = settings or Settings.from_env()
+    row_of = {item_id: row for row, item_id in enumerate(sessions.items.tolist())}
+    prefixes: list[np.ndarray] = []
+    targets: list[int] = []
+    for index in tqdm(range(len(sessions)), desc="replay sessions", disable=not show_progress):
+        lo, hi = sessions.offsets[index], sessions.offsets[index + 1]
+        visitor = new_visitor(f"s{index}", float(sessions.time[lo]))
+        for event in range(lo, hi - 1):
+            record = {
+                "type": "product_view",
+                "visitor_id": visitor["visitor_id"],
+                "item_id": str(sessions.items[sessions.item[event]]),
+                "timestamp": format_timestamp(
+                    datetime.fromtimestamp(float(sessions.time[event]), UTC)
+                ),
+            }
+            apply_event(visitor, visitor["shared"], record, settings)
+            state = state_from_profile(row_of, visitor, visitor["shared"])
+            prefixes.append(state.current_session(gap_seconds))
+            targets.append(int(sessions.item[event + 1]))
+    return SessionBatch.of(prefixes), np.array(targets, np.int32)
+
+
+def _chunks(count: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, count, size):
         yield start, min(start + size, count)
+
+
+def _prefix(prefixes: SessionBatch, row: int) -> np.ndarray:
+    return prefixes.item[prefixes.offsets[row] : prefixes.offsets[row + 1]]
 
 
 def time_recommend(
@@ -150,7 +221,7 @@ def time_recommend(
     times = np.empty(len(rows))
     with single_threaded_blas():
         for n, row in enumerate(rows):
-            items = prefixes.item[prefixes.offsets[row] : prefixes.offsets[row + 1]]
+            items = _prefix(prefixes, row)
             started = clock.perf_counter()
             recommend_session(model, items, k)
             times[n] = clock.perf_counter() - started

@@ -20,55 +20,38 @@ Building (the protocol of Hidasi & Czapp 2023, ``hidasib/gru4rec_third_party_com
    than 2 are dropped;
 5. test items missing from train are removed, then test sessions shorter than 2.
 
-Recommenders: one :class:`SessionModel` holds every precomputed structure, and a session
-is scored as a weighted sum of parts, each a sparse row combination over the session's
-items ``s_1 … s_n`` (oldest first) with recency weights ``w_p = d^(n−p)`` (the last item
-weighs 1; ``d`` is the part's ``history_decay``):
-
-- ``transitions`` (sequential rules, Ludewig et al. 2019): ``T[i, j] = Σ 1 / gap^γ``
-  over train pairs where ``j`` follows ``i`` within ``steps`` positions;
-  ``score = Σ_p w_p T[s_p]``;
-- ``walk``: ``hops`` steps of a random walk over the same kind of rules, ``P = T`` with
-  each row scaled to a sum of 1: ``score = Σ_p w_p (P^hops)[s_p]``; it reaches items that
-  never follow the session's items directly (on RetailRocket it lifts one-item prefixes
-  most);
-- ``item_knn``: cosine of session co-occurrence, ``S[i, j] = c_ij / sqrt(c_i c_j)``,
-  each row pruned to its ``neighbours`` largest; ``score = Σ_p w_p S[s_p]``;
-- ``session_knn`` (V-SKNN): similarity to past sessions ``sim(n) = Σ_p w_p [s_p ∈ n]``
-  (over each item's ``sample`` most recent sessions, optionally divided by
-  ``sqrt(|n|)``), the ``neighbours`` most similar kept, ``score(j) = Σ_n sim(n) [j ∈ n]``;
-  with STAN's position decay (Garg et al. 2019) ``[j ∈ n]`` becomes
-  ``exp(−|pos_n(j) − pos_n(a)| / λ3)``, ``a`` the newest session item that ``n`` holds;
-  V-SKNN's idf weighting multiplies ``w_p`` by ``ι(s_p)^idf_power`` and ``score(j)`` by
-  ``1 + idf_boost · ι(j)``, ``ι = log(N / df) / log(N)`` (``df``: train sessions holding
-  the item, ``N``: all train sessions), so rare shared items count more;
-- ``als``: implicit ALS on the session × item matrix, the session folded in with
-  confidences ``alpha · w`` (:func:`training.scorers.als_fold_in`), ``score = x Yᵀ``;
-- ``recent``: the session's own items, ``score(s_p) = w_p``: visitors come back to items.
-
-Each part's row is scaled to a sum (or a maximum) of 1 before weighting, a small
-popularity term breaks ties, and
-the item being viewed (the last one) is never returned: the protocol removed
-consecutive repeats, and a shop does not recommend the page the visitor is on.
+Fitting: :func:`fit_session_model` precomputes every part a
+:class:`~recsvc.scoring.session_model.SessionConfig` uses (the formulas and the scoring are in
+:mod:`recsvc.scoring.session_model`, the one place the service and the evaluation score a
+session); :func:`fit_served_sessions` fits the model a version ships.
 """
 
 from __future__ import annotations
 
 import time as clock
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from recsvc.scoring.session_model import (
+    SESSION_GAP_SECONDS,
+    ALSParams,
+    SessionConfig,
+    SessionKNNParams,
+    SessionModel,
+    TransitionParams,
+    WalkParams,
+)
+from recsvc.scoring.sparse import ragged
 from training.interactions import Interactions
-from training.scorers import als_fold_in
+from training.matrix import IdMap
 from training.threads import default_num_threads, single_threaded_blas
 
-# The protocol's constants (Hidasi & Czapp 2023, RetailRocket).
-SESSION_GAP_SECONDS = 3600.0
+# The protocol's constants (Hidasi & Czapp 2023, RetailRocket); the session gap is the
+# served one too (recsvc.scoring.session_model).
 MIN_SESSION_LENGTH = 2
 MIN_ITEM_SUPPORT = 5
 SECONDS_PER_DAY = 86_400.0
@@ -245,21 +228,6 @@ def _from_sorted_events(
         items=interactions.items,
     )
     return _order_by_start(grouped)
-
-
-def ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For groups ``g`` of ``counts[g]`` consecutive indices from ``starts[g]``: the group
-    and the index of every element, groups in order."""
-    group = np.repeat(np.arange(len(counts)), counts)
-    first = np.cumsum(counts) - counts
-    return group, starts[group] + np.arange(counts.sum()) - first[group]
-
-
-def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every stored entry of ``matrix[rows]``: the position in ``rows`` it belongs to and
-    its index into ``matrix.indices`` and ``matrix.data``."""
-    starts = matrix.indptr[rows]
-    return ragged(starts, matrix.indptr[rows + 1] - starts)
 
 
 def _order_by_start(sessions: Sessions) -> Sessions:
@@ -454,24 +422,6 @@ class SessionBatch:
         """The newest item of each row (rows must be non-empty): int32, shape (b,)."""
         return self.item[self.offsets[1:] - 1]
 
-    def weights(self, decay: float, n_items: int) -> sp.csr_matrix:
-        """Recency-weighted rows: ``Q[r, s_p] = Σ decay^(n − p)`` over the positions ``p``
-        of item ``s_p`` in row ``r`` of length ``n`` (the newest weighs 1).
-
-        Returns
-        -------
-        scipy.sparse.csr_matrix, shape (b, n_items), float32
-            ``decay = 0`` keeps only the newest item.
-        """
-        lengths = np.diff(self.offsets)
-        row = np.repeat(np.arange(len(self)), lengths)
-        age = self.offsets[1:][row] - 1 - np.arange(len(self.item))
-        data = np.power(np.float32(decay), age.astype(np.float32))
-        matrix = sp.csr_matrix((data, (row, self.item)), shape=(len(self), n_items))
-        matrix.sum_duplicates()
-        matrix.eliminate_zeros()
-        return matrix
-
 
 def next_item_cases(sessions: Sessions, max_history: int) -> tuple[SessionBatch, np.ndarray]:
     """Every next-item prediction in ``sessions``: each prefix and the item after it.
@@ -497,226 +447,6 @@ def next_item_cases(sessions: Sessions, max_history: int) -> tuple[SessionBatch,
 
 
 # --------------------------------------------------------------------------- model
-
-
-@dataclass(frozen=True)
-class TransitionParams:
-    """Sequential rules: ``T[i, j] = Σ r · gap^(−gap_power)`` over pairs ``i → j`` at
-    most ``steps`` positions apart in a train session (Ludewig et al.'s SR: 10 steps,
-    1/gap), plus ``backward`` times the same for ``j → i`` (1 makes them symmetric
-    association rules). ``r = 2^(−age / half_life_days)`` with ``age`` the days from the
-    pair's later event to the end of train (0: no decay; catalogues change).
-    ``history_decay`` 0 scores from the last item only."""
-
-    weight: float = 1.0
-    steps: int = 10
-    gap_power: float = 1.0
-    history_decay: float = 0.0
-    backward: float = 0.0
-    half_life_days: float = 0.0
-
-
-@dataclass(frozen=True)
-class WalkParams(TransitionParams):
-    """``hops`` steps of a random walk over sequential rules: ``P`` is ``T`` built with
-    these :class:`TransitionParams` fields, each row scaled to a sum of 1, and a session
-    scores ``Σ_p w_p (P^hops)[s_p]``, computed as ``hops`` sparse products at scoring
-    time (``P²`` itself is too dense to keep). ``history_decay`` 0 walks from the last
-    item only. ``max_rules`` (0: all) keeps each item's largest rules before scaling: it
-    bounds the second hop, whose entries a hub item otherwise multiplies into the
-    hundred thousands (one session's p99 on RetailRocket test: 5.2 ms whole, 1.8 ms cut
-    to 200, for Recall@20 0.5205 and 0.5201)."""
-
-    hops: int = 2
-    max_rules: int = 0
-
-
-@dataclass(frozen=True)
-class ItemKNNParams:
-    """Cosine of session co-occurrence, ``neighbours`` kept per item."""
-
-    weight: float = 1.0
-    neighbours: int = 200
-    history_decay: float = 0.5
-
-
-@dataclass(frozen=True)
-class SessionKNNParams:
-    """V-SKNN: ``neighbours`` past sessions among each item's ``sample`` most recent;
-    ``normalize`` divides a neighbour's similarity by ``sqrt(its length)``, and
-    ``half_life_days`` (0: off) multiplies it by ``2^(−age / half_life_days)``, ``age``
-    the days from the neighbour's start to the end of train (STAN's session recency).
-
-    ``position_decay`` (STAN's λ3; 0: off) weighs an item ``j`` of neighbour ``n`` by
-    ``exp(−|pos_n(j) − pos_n(a)| / position_decay)``, ``a`` the newest item of the
-    current session that ``n`` holds (positions of each item's last occurrence in ``n``);
-    items before ``a`` are further multiplied by ``backward``. ``history_decay`` is
-    STAN's λ1 (``d = exp(−1/λ1)``) and ``half_life_days`` its λ2.
-
-    ``idf_power`` (0: off) multiplies the weight of session item ``s_p`` in the
-    similarity by ``ι(s_p)^idf_power`` and ``idf_boost`` (0: off) multiplies the score of
-    candidate ``j`` by ``1 + idf_boost · ι(j)``, with ``ι = log(N / df) / log(N)``, ``df``
-    the train sessions holding the item and ``N`` all train sessions (V-SKNN's idf
-    weighting, Ludewig et al. 2019, scaled to ``[0, 1]``)."""
-
-    weight: float = 1.0
-    neighbours: int = 100
-    sample: int = 500
-    history_decay: float = 0.7
-    normalize: bool = True
-    half_life_days: float = 0.0
-    position_decay: float = 0.0
-    backward: float = 1.0
-    idf_power: float = 0.0
-    idf_boost: float = 0.0
-
-
-@dataclass(frozen=True)
-class ALSParams:
-    """implicit ALS on session × item (binary), folded in with confidences ``alpha · w``."""
-
-    weight: float = 1.0
-    factors: int = 64
-    regularization: float = 1.0
-    alpha: float = 20.0
-    iterations: int = 15
-    history_decay: float = 0.7
-    random_state: int = 42
-
-
-@dataclass(frozen=True)
-class RecentParams:
-    """The session's own earlier items, newest first."""
-
-    weight: float = 1.0
-    history_decay: float = 0.5
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """Which parts a session model blends, with their parameters (``None``: not used).
-
-    Attributes
-    ----------
-    transitions, walk, item_knn, session_knn, als, recent : params or None
-    scaling : {"sum", "max"}
-        Each part's row is divided by its sum of absolute values (a distribution over
-        items) or by its maximum before weighting. ``sum`` keeps a part whose mass is
-        spread over many candidates from being outweighed by one that puts it all on the
-        session's own items (session-kNN does); it measured better on the validation week.
-    popularity_tiebreak : float
-        Weight of train popularity (scaled to a maximum of 1), so that items no part
-        scores are ranked by popularity rather than arbitrarily.
-    exclude_current : bool
-        Never return the session's newest item.
-    max_history : int
-        Newest items of a session that are scored; older ones weigh ``≤ d^max_history``.
-    """
-
-    transitions: TransitionParams | None = field(default_factory=TransitionParams)
-    walk: WalkParams | None = None
-    item_knn: ItemKNNParams | None = None
-    session_knn: SessionKNNParams | None = None
-    als: ALSParams | None = None
-    recent: RecentParams | None = None
-    scaling: Literal["sum", "max"] = "sum"
-    popularity_tiebreak: float = 1e-3
-    exclude_current: bool = True
-    max_history: int = 50
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values, unused parts left out."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
-
-
-PART_PARAMS: dict[str, type] = {
-    "transitions": TransitionParams,
-    "walk": WalkParams,
-    "item_knn": ItemKNNParams,
-    "session_knn": SessionKNNParams,
-    "als": ALSParams,
-    "recent": RecentParams,
-}
-
-
-def tuned_blend() -> SessionConfig:
-    """The blend the service serves: rules, a two-step walk, item-kNN, STAN-weighted
-    session-kNN with idf, and the session's own items, tuned on RetailRocket's validation
-    week (the sweeps are in :func:`training.protocols.retailrocket_session_configs`)."""
-    return SessionConfig(
-        transitions=TransitionParams(weight=0.6, history_decay=0.6, backward=0.5, gap_power=0.5),
-        walk=WalkParams(weight=2.0, history_decay=0.0, backward=0.5, gap_power=0.5, max_rules=200),
-        item_knn=ItemKNNParams(weight=0.3, neighbours=500, history_decay=0.7),
-        session_knn=SessionKNNParams(
-            neighbours=300,
-            sample=500,
-            history_decay=0.6,
-            normalize=True,
-            half_life_days=90.0,
-            position_decay=8.0,
-            idf_power=4.0,
-            idf_boost=4.0,
-        ),
-        recent=RecentParams(history_decay=0.7),
-    )
-
-
-@dataclass
-class SessionModel:
-    """Everything :func:`score_sessions` needs; numpy and scipy arrays only.
-
-    Attributes
-    ----------
-    config : SessionConfig
-    items : ndarray, shape (n_items,), str
-        External id of each item row.
-    popularity : ndarray, shape (n_items,), float32
-        Train events per item over the most, in ``[0, 1]``.
-    transitions : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
-    walk : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
-        Row-stochastic rules ``P`` (:class:`WalkParams`).
-    item_similarity : scipy.sparse.csr_matrix, shape (n_items, n_items), float32, or None
-    session_items : scipy.sparse.csr_matrix, shape (n_sessions, n_items), float32, or None
-        Binary, a row per train session.
-    item_sessions : scipy.sparse.csr_matrix, shape (n_items, n_sessions), float32, or None
-        Each item's ``sample`` most recent sessions, valued ``1 / sqrt(length)`` when
-        normalising, else 1.
-    session_positions : scipy.sparse.csr_matrix, shape (n_sessions, n_items), int32, or None
-        1 + the position of each item's last occurrence in each train session (session-kNN
-        with ``position_decay`` only).
-    item_idf : ndarray, shape (n_items,), float32, or None
-        ``ι = log(N / df) / log(N)`` (session-kNN with ``idf_power`` or ``idf_boost`` only).
-    item_factors : ndarray, shape (n_items, f), float32, or None
-    gram : ndarray, shape (f, f), float64, or None
-        ``YᵀY``.
-    fit_seconds : dict of str to float
-        Per part.
-    """
-
-    config: SessionConfig
-    items: np.ndarray
-    popularity: np.ndarray
-    transitions: sp.csr_matrix | None = None
-    walk: sp.csr_matrix | None = None
-    item_similarity: sp.csr_matrix | None = None
-    session_items: sp.csr_matrix | None = None
-    item_sessions: sp.csr_matrix | None = None
-    session_positions: sp.csr_matrix | None = None
-    item_idf: np.ndarray | None = None
-    item_factors: np.ndarray | None = None
-    gram: np.ndarray | None = None
-    fit_seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.items)
-
-    @cached_property
-    def tiebreak_order(self) -> np.ndarray:
-        """Item rows by descending popularity tiebreak, equal ones by row: how the items
-        no part scores rank (``training.session_query``)."""
-        tiebreak = np.float32(self.config.popularity_tiebreak) * self.popularity
-        return np.argsort(-tiebreak, kind="stable").astype(np.int32)
 
 
 def fit_session_model(
@@ -925,7 +655,6 @@ def _fit_als(
         )
         als.fit(session_items, show_progress=show_progress)
     model.item_factors = np.asarray(als.item_factors, dtype=np.float32)
-    model.gram = model.item_factors.T.astype(np.float64) @ model.item_factors
 
 
 def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -965,140 +694,33 @@ def _largest(values: np.ndarray, columns: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
-# --------------------------------------------------------------------------- scoring
+def fit_served_sessions(
+    interactions: Interactions,
+    item_ids: np.ndarray,
+    config: SessionConfig,
+    *,
+    gap_seconds: float = SESSION_GAP_SECONDS,
+    show_progress: bool = False,
+) -> tuple[SessionModel | None, dict[str, Any]]:
+    """The session model a version ships, over ``item_ids`` (its item rows, in order).
 
-
-def score_sessions(model: SessionModel, batch: SessionBatch) -> np.ndarray:
-    """Scores of every item for each session in ``batch`` (module docstring formulas).
-
-    Parameters
-    ----------
-    model : SessionModel
-    batch : SessionBatch
-        Non-empty rows of item rows, oldest first; at most ``config.max_history`` of
-        each row's newest items are used by the caller's choice (``recommend_session``
-        and :func:`next_item_cases` cut them).
+    Sessions are cut as the published protocol cuts them (:func:`build_sessions`: views,
+    ``gap_seconds`` of inactivity, consecutive repeats removed); items the version does
+    not have are dropped, then sessions left shorter than 2, which teach no transition.
 
     Returns
     -------
-    ndarray, shape (b, n_items), float32
-        Higher is better; the newest item of each row is ``-inf`` when
-        ``config.exclude_current``.
+    model : SessionModel or None
+        None when no session of 2 known items is left.
+    report : dict
+        Session counts and fit seconds, for the manifest.
     """
-    config = model.config
-    total = np.repeat(
-        config.popularity_tiebreak * model.popularity[None, :], len(batch), axis=0
-    ).astype(np.float32)
-    for _name, scores, factor in _weighted_parts(model, batch):
-        dense = scores.toarray() if sp.issparse(scores) else scores
-        total += dense * factor
-    if config.exclude_current:
-        total[np.arange(len(batch)), batch.last_items()] = -np.inf
-    return total
-
-
-def _weighted_parts(
-    model: SessionModel, batch: SessionBatch
-) -> Iterator[tuple[str, sp.csr_matrix | np.ndarray, np.ndarray]]:
-    """Each part in use: its name, its raw scores (sparse, or dense for ALS) and the
-    factor, shape (b, 1), that scales each row to the part's weight (``weight / scale``)."""
-    config = model.config
-    for name, part in _PARTS.items():
-        params = getattr(config, name)
-        if params is None or not params.weight:
-            continue
-        scores = part(model, batch, params)
-        magnitude = abs(scores)
-        if config.scaling == "sum":
-            scale = np.asarray(magnitude.sum(axis=1), dtype=np.float32).reshape(-1, 1)
-        elif sp.issparse(magnitude):
-            scale = magnitude.max(axis=1).toarray().astype(np.float32)
-        else:
-            scale = magnitude.max(axis=1, keepdims=True)
-        yield name, scores, np.float32(params.weight) / np.where(scale > 0, scale, 1.0)
-
-
-def _transition_scores(
-    model: SessionModel, batch: SessionBatch, params: TransitionParams
-) -> sp.csr_matrix:
-    query = batch.weights(params.history_decay, model.n_items)
-    return sp.csr_matrix(query @ model.transitions)
-
-
-def _walk_scores(model: SessionModel, batch: SessionBatch, params: WalkParams) -> sp.csr_matrix:
-    scores = batch.weights(params.history_decay, model.n_items)
-    for _ in range(params.hops):
-        scores = scores @ model.walk
-    return sp.csr_matrix(scores)
-
-
-def _item_knn_scores(
-    model: SessionModel, batch: SessionBatch, params: ItemKNNParams
-) -> sp.csr_matrix:
-    query = batch.weights(params.history_decay, model.n_items)
-    return sp.csr_matrix(query @ model.item_similarity)
-
-
-def _session_knn_scores(
-    model: SessionModel, batch: SessionBatch, params: SessionKNNParams
-) -> sp.csr_matrix:
-    query = batch.weights(params.history_decay, model.n_items)
-    if params.idf_power:  # row entries scaled in place: no pass over the catalog
-        query.data *= model.item_idf[query.indices] ** np.float32(params.idf_power)
-    similarity = keep_top_per_row((query @ model.item_sessions).tocsr(), params.neighbours)
-    if not params.position_decay:
-        scores = sp.csr_matrix(similarity @ model.session_items)
-    else:
-        scores = _positional_scores(model, batch, similarity.tocoo(), params)
-    if params.idf_boost:
-        scores.data *= 1.0 + np.float32(params.idf_boost) * model.item_idf[scores.indices]
-    return scores
-
-
-def _positional_scores(
-    model: SessionModel, batch: SessionBatch, similarity: sp.coo_matrix, params: SessionKNNParams
-) -> sp.csr_matrix:
-    """STAN's λ3: ``score(j) = Σ_n sim(n) exp(−|pos_n(j) − pos_n(a)| / λ3)``, ``a`` the
-    newest item of the row that neighbour ``n`` holds."""
-    positions = model.session_positions
-    row, neighbour, sim = similarity.row, similarity.col, similarity.data
-    # Anchor: every (pair, query item) looked up; the newest hit of each pair.
-    pair, event = ragged(batch.offsets[row], np.diff(batch.offsets)[row])
-    found = np.asarray(positions[neighbour[pair], batch.item[event]]).ravel()
-    hit = np.flatnonzero(found)
-    newest = hit[np.r_[pair[hit][1:] != pair[hit][:-1], True]]
-    anchor = np.zeros(len(row), dtype=np.float32)
-    anchor[pair[newest]] = found[newest]
-    # Expand each pair over its neighbour's items.
-    owner, entry = row_entries(positions, neighbour)
-    distance = positions.data[entry].astype(np.float32) - anchor[owner]
-    weight = np.exp(-np.abs(distance) / np.float32(params.position_decay))
-    weight = np.where(distance < 0, weight * np.float32(params.backward), weight)
-    weight = np.where(anchor[owner] > 0, weight, 1.0).astype(np.float32) * sim[owner]
-    scores = sp.csr_matrix(
-        (weight, (row[owner], positions.indices[entry])), shape=(len(batch), model.n_items)
-    )
-    scores.sum_duplicates()
-    return scores
-
-
-def _als_scores(model: SessionModel, batch: SessionBatch, params: ALSParams) -> np.ndarray:
-    query = batch.weights(params.history_decay, model.n_items)
-    vectors = als_fold_in(
-        model.item_factors, model.gram, query, params.regularization, params.alpha
-    )
-    return vectors @ model.item_factors.T
-
-
-def _recent_scores(model: SessionModel, batch: SessionBatch, params: RecentParams) -> sp.csr_matrix:
-    return batch.weights(params.history_decay, model.n_items)
-
-
-_PARTS = {
-    "transitions": _transition_scores,
-    "walk": _walk_scores,
-    "item_knn": _item_knn_scores,
-    "session_knn": _session_knn_scores,
-    "als": _als_scores,
-    "recent": _recent_scores,
-}
+    sessions = build_sessions(interactions, gap_seconds=gap_seconds)
+    codes = IdMap(interactions.items).rows(np.asarray(item_ids).astype(str))
+    train = restrict_items(sessions, codes)
+    report: dict[str, Any] = {"sessions": train.stats()}
+    if len(train) == 0:
+        return None, report
+    model = fit_session_model(train, config, show_progress=show_progress)
+    report["fit_seconds"] = model.fit_seconds
+    return model, report

@@ -44,7 +44,13 @@ def get_visitor_nudges(visitor_id: str) -> Response:
     """
     svc = services()
     answer = onsite_nudges(
-        svc.recommender, svc.nudges, checked_visitor_id(visitor_id), svc.clock.now()
+        svc.reader,
+        svc.holder,
+        svc.tiles,
+        svc.nudges,
+        svc.settings,
+        checked_visitor_id(visitor_id),
+        svc.clock.now(),
     )
     # Already the documented shape: returned without marshmallow's dump (every page asks).
     return json_response(answer)
@@ -84,7 +90,7 @@ def post_claim(body: dict[str, Any]) -> dict[str, Any]:
             },
         )
     return claimed_nudges(
-        svc.recommender, svc.nudges, body["channel"], body["limit"], svc.clock.now()
+        svc.tiles, svc.nudges, svc.settings, body["channel"], body["limit"], svc.clock.now()
     )
 
 

@@ -32,11 +32,24 @@ blp.ARGUMENTS_PARSER = QuickParser(
 @blp.response(200, RecommendationsSchema)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or filter.")
 def get_recommendations(visitor_id: str, **query: Any) -> Response:
-    """Products for this visitor: the model's vector for a known visitor (``als``), a
-    vector solved from this session's items for an unknown one (``foldin``), trending and
-    popular items otherwise (``popular``). Each item names its reason and the history
-    items behind it. Never fails for a valid request: without Redis or a model the answer
-    comes from the worker's memory with ``"fallback": "popular"``."""
+    """Products for this visitor, by the first strategy that applies (the strategies the
+    offline evaluation measures, ``recsvc.scoring.strategies``):
+
+    - ``blend`` for a visitor the model knows: their long-term taste vector, their current
+      session scored by the session model, and their own recent items (by recency and
+      repetition, items in the cart and bought flagged), with the weights ``recsvc train``
+      tuned on a validation split and shipped with the version. Their own items may come
+      back ("in your cart", "you viewed this recently"); ``exclude_seen=true`` asks for
+      discovery only;
+    - ``session`` for an anonymous visitor in a session of items the model knows (the
+      session model; never the item being viewed); ``foldin`` when the service runs with
+      ``RECSVC_ANONYMOUS_STRATEGY=foldin`` or the version has no session model;
+    - ``popular``: trending then popular items, the visitor's favourite category first.
+
+    Each item names its reason and its evidence: the part of the strategy and the
+    visitor's item behind each share of its score. Never fails for a valid request:
+    without Redis or a model the answer comes from the worker's memory with
+    ``"fallback": "popular"``."""
     svc = services()
     exclude = split_ids(query.pop("exclude", None))
     query.setdefault("diversity", svc.settings.default_diversity)

@@ -81,7 +81,8 @@ def get_similar(item_id: str, **query: Any) -> Response:
     request = RecommendQuery(exclude=split_ids(query.pop("exclude", None)), **query)
     try:
         # Already the documented shape: returned without marshmallow's dump (speed).
-        return jsonify(similar_answer(services().recommender, item_id, request))
+        svc = services()
+        return jsonify(similar_answer(svc.holder, svc.tiles, item_id, request))
     except UnknownItem as error:
         raise ApiError(404, "not_found", f"The current model does not know {item_id!r}.") from error
 
@@ -104,5 +105,8 @@ def post_cart(body: dict[str, Any]) -> Response:
     catalog fields; before any model is loaded the list is empty with
     ``"fallback": "popular"``.
     """
-    answer = cart_answer(services().recommender, body["items"], body.get("visitor_id"), body["n"])
+    svc = services()
+    answer = cart_answer(
+        svc.holder, svc.reader, svc.tiles, body["items"], body.get("visitor_id"), body["n"]
+    )
     return jsonify(answer)

@@ -10,7 +10,9 @@ Two plain JSON documents hold a visitor's state (the store layer keeps them in R
   inside the visitor document under ``"shared"``.
 
 Times inside the documents are epoch seconds (floats); ``show_profile`` renders ISO 8601.
-Recent items are stored compactly as ``[item_id, event_type, at]``, newest first.
+Recent items are stored compactly as ``[item_id, event_type, at, touches]``, newest first:
+the latest touch's type and time and how many events the item had since it entered the
+list (documents written before ``touches`` existed hold three fields: read them as 1).
 """
 
 from __future__ import annotations
@@ -258,8 +260,14 @@ def _remember_item(
     item_id = record.get("item_id")
     if not item_id:
         return
-    recent = [entry for entry in visitor["recent_items"] if entry[0] != item_id]
-    recent.insert(0, [item_id, record["type"], at])
+    touches = 1
+    recent = []
+    for entry in visitor["recent_items"]:
+        if entry[0] == item_id:
+            touches += entry[3] if len(entry) > 3 else 1
+        else:
+            recent.append(entry)
+    recent.insert(0, [item_id, record["type"], at, touches])
     visitor["recent_items"] = recent[: settings.recent_items_max]
 
 
@@ -413,8 +421,13 @@ def show_profile(
         "segments": segments,
         "segment_history": [{**e, "at": _iso(e["at"])} for e in segment_history],
         "recent_items": [
-            {"item_id": item_id, "type": kind, "at": _iso(at)}
-            for item_id, kind, at in visitor["recent_items"]
+            {
+                "item_id": entry[0],
+                "type": entry[1],
+                "at": _iso(entry[2]),
+                "touches": entry[3] if len(entry) > 3 else 1,
+            }
+            for entry in visitor["recent_items"]
         ],
         "cart": {
             "items": cart_lines,

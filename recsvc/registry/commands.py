@@ -8,7 +8,7 @@ import click
 
 from recsvc.keys import KeySpace
 from recsvc.redis_client import UNAVAILABLE_ERRORS, command_line_url, connect
-from recsvc.registry.artifact import ModelArtifact, local_versions
+from recsvc.scoring.artifact import ModelArtifact, local_versions
 from recsvc.settings import Settings
 from recsvc.store.models import ModelStore
 

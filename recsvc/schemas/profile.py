@@ -27,8 +27,11 @@ class SegmentChangeSchema(Schema):
 
 class RecentItemSchema(Schema):
     item_id = fields.String()
-    type = fields.String()
+    type = fields.String(metadata={"description": "The latest event type on the item."})
     at = fields.String(metadata={"format": "date-time"})
+    touches = fields.Integer(
+        metadata={"description": "Events on the item since it entered the recent items."}
+    )
 
 
 class CartLineSchema(Schema):

@@ -6,7 +6,21 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from recsvc.core.journey import STAGES
 
-STRATEGIES = ["als", "session", "foldin", "popular"]
+STRATEGIES = ["blend", "session", "foldin", "popular"]
+EVIDENCE_PARTS = [
+    "long_term",
+    "session",
+    "recent",
+    "cart",
+    "purchased",
+    "history",
+    "similar",
+    "lists",
+    "fold_in",
+    "popular",
+    "trending",
+    "popular_in_category",
+]
 
 
 class ItemFilterQuerySchema(Schema):
@@ -30,6 +44,14 @@ class ItemFilterQuerySchema(Schema):
 
 
 class RecommendationsQuerySchema(ItemFilterQuerySchema):
+    exclude_seen = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Never return the visitor's own items (recently viewed, in the "
+            "cart, bought): discovery only. By default they may come back, ranked by the "
+            "evaluated blend (on RetailRocket they are what visitors most often cart)."
+        },
+    )
     diversity = fields.Float(
         validate=validate.Range(min=0.0, max=1.0),
         metadata={"description": "0 keeps the model's order; 1 spreads categories most."},
@@ -43,8 +65,19 @@ class RecommendationsQuerySchema(ItemFilterQuerySchema):
 
 
 class EvidenceSchema(Schema):
-    item_id = fields.String()
-    share = fields.Float(metadata={"description": "Share of the score from this item."})
+    part = fields.String(
+        metadata={
+            "enum": EVIDENCE_PARTS,
+            "description": "The part of the strategy: long_term (the visitor's taste "
+            "vector), session (their session, by the session model), recent (their own "
+            "recent item), cart / purchased (in their cart, bought before), history "
+            "(fold-in), similar, lists / fold_in (cart add-ons), popular, trending.",
+        }
+    )
+    item_id = fields.String(
+        metadata={"description": "The visitor's item behind this share, when there is one."}
+    )
+    share = fields.Float(metadata={"description": "Share of the score from this part and item."})
 
 
 class RecommendedItemSchema(Schema):

@@ -1,7 +1,7 @@
 """Banners for a visitor, as the storefront asks on each page.
 
 One read of Redis per request in the usual case: the visitor's profile and model vector
-together (``Recommender.read_visitor``, behind the same breaker as recommendations).
+together (``VisitorReader.read``, behind the same breaker as recommendations).
 Banners and the catalog's item categories live in the worker's memory, reloaded when
 their version counters move (checked at most every ``marketing_poll_seconds``). When Redis
 cannot be read the visitor is targeted as a new one from the banners held in memory, and
@@ -30,10 +30,11 @@ from recsvc.core.journey import SEGMENTS
 from recsvc.core.profile import banner_day, impressions_on
 from recsvc.core.targeting import visitor_from_profile
 from recsvc.redis_client import UNAVAILABLE_ERRORS
-from recsvc.serving.holder import LoadedModel
-from recsvc.serving.recommend import Recommender
+from recsvc.serving.holder import LoadedModel, ModelHolder
+from recsvc.serving.visitors import VisitorReader
 from recsvc.settings import Settings
 from recsvc.store.banners import BannerStore
+from recsvc.store.catalog import CatalogStore
 
 T = TypeVar("T")
 
@@ -96,12 +97,18 @@ class BannerSet:
 
 class BannerService:
     def __init__(
-        self, store: BannerStore, recommender: Recommender, settings: Settings, clock: Clock
+        self,
+        store: BannerStore,
+        catalog: CatalogStore,
+        reader: VisitorReader,
+        holder: ModelHolder,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
-        self.recommender = recommender
+        self.reader = reader
+        self.holder = holder
         self.settings = settings
         self.clock = clock
-        catalog = recommender.catalog
         self.banners = VersionedCache(
             store.version,
             lambda: _banner_set(store.snapshot()),
@@ -125,9 +132,9 @@ class BannerService:
         self.categories.get()
 
     def for_visitor(self, visitor_id: str, placement: str | None, n: int) -> dict[str, Any]:
-        model = self.recommender.holder.current()
+        model = self.holder.current()
         banner_set, categories = self.banners.get(), self.categories.get()
-        state = self.recommender.read_visitor(visitor_id, model)
+        state = self.reader.read(visitor_id, model)
         now = self.clock.now()
         doc = state.visitor if state else None
         visitor = visitor_from_profile(

@@ -1,35 +1,33 @@
 """The model a worker serves from, kept in memory and swapped when the pointer moves.
 
-Every gunicorn worker holds the current version's item side (factors, search index, YᵀY,
-similar items, popular and trending lists, the session model) and arrays derived from the
-catalog (category and stock per item row). A daemon thread, started lazily in each process (so after
-gunicorn's fork), polls the current-version pointer and the catalog version every
-``model_poll_seconds``; when one moves it builds the new ``LoadedModel`` aside and swaps
-one reference, so a request sees either the old model or the new one, whole. When Redis
-is unreachable the last model stays: reads degrade, they do not fail.
+Every gunicorn worker holds the current version's item side as the strategies score from
+it (:class:`recsvc.scoring.model.ScoringModel`: factors, search index, fold-in, similar
+items, popular and trending lists, the session model, the serving parameters) and arrays
+derived from the catalog (category, stock and tile per item row). A daemon thread,
+started lazily in each process (so after gunicorn's fork), polls the current-version
+pointer and the catalog version every ``model_poll_seconds``; when one moves it builds
+the new ``LoadedModel`` aside and swaps one reference, so a request sees either the old
+model or the new one, whole. When Redis is unreachable the last model stays: reads
+degrade, they do not fail.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import orjson
 
-from recsvc.core.foldin import gram_matrix
-from recsvc.core.search import ItemIndex
 from recsvc.redis_client import UNAVAILABLE_ERRORS
-from recsvc.serving.cart_model import CartModel
+from recsvc.scoring.model import ScoringModel
 from recsvc.store.catalog import TILE_FIELDS, CatalogStore
 from recsvc.store.models import ItemSide, ModelStore
-from training.session_artifact import config_from_dict, session_model_from_arrays
-from training.sessions import SessionModel
 
 log = logging.getLogger(__name__)
 
@@ -102,98 +100,41 @@ class CatalogView:
 
 
 @dataclass
-class LoadedModel:
-    """One version, ready to serve."""
+class LoadedModel(ScoringModel):
+    """One version, ready to serve: what the strategies score from
+    (:class:`~recsvc.scoring.model.ScoringModel`) and the catalog aligned to its rows."""
 
-    version: str
-    manifest: dict[str, Any]
-    item_ids: list[str]
-    row_of: dict[str, int]
-    item_factors: np.ndarray  # (n_items, f) float32
-    gram: np.ndarray  # (f, f) float64
-    index: ItemIndex
-    similar_items: np.ndarray  # (n_items, s) int32
-    similar_scores: np.ndarray  # (n_items, s) float32
-    popular: np.ndarray  # item rows, best first
-    trending: np.ndarray
-    catalog: CatalogView
-    # The session blend for anonymous visitors, over the same item rows; None when the
-    # version was trained without one (they then get ALS fold-in).
-    session: SessionModel | None = None
+    catalog: CatalogView = field(default_factory=lambda: CatalogView.build(0, [], {}))
     loaded_at: float = field(default_factory=time.time)
-
-    @cached_property
-    def ranked_popular(self) -> np.ndarray:
-        """Trending rows, then popular rows not already listed: the popular strategy's
-        order, computed once per version."""
-        merged = np.concatenate([self.trending, self.popular]).astype(np.int32)
-        _, first = np.unique(merged, return_index=True)
-        return merged[np.sort(first)]
-
-    @cached_property
-    def cart(self) -> CartModel:
-        """What cart add-ons work out once per model (``recsvc.serving.cart_model``),
-        built on a worker's first cart."""
-        return CartModel(self)
-
-    @cached_property
-    def is_trending(self) -> np.ndarray:
-        flags = np.zeros(len(self.item_ids), bool)
-        flags[self.trending] = True
-        return flags
-
-    @property
-    def regularization(self) -> float:
-        return float(self.manifest.get("params", {}).get("regularization", 0.01))
-
-    @property
-    def alpha(self) -> float:
-        return float(self.manifest.get("params", {}).get("alpha", 1.0))
-
-    @property
-    def factors(self) -> int:
-        return int(self.item_factors.shape[1])
 
     @property
     def user_buckets(self) -> int:
         return int(self.manifest["user_buckets"])
 
     @classmethod
-    def build(cls, side: ItemSide, catalog: CatalogView | None = None) -> LoadedModel:
-        row_of = {item_id: row for row, item_id in enumerate(side.item_ids)}
-        lists = {
-            name: np.array([row_of[i] for i in ids if i in row_of], np.int32)
-            for name, ids in side.lists.items()
-        }
-        return cls(
-            version=side.version,
-            manifest=side.manifest,
-            item_ids=side.item_ids,
-            row_of=row_of,
-            item_factors=side.item_factors,
-            gram=gram_matrix(side.item_factors),
-            index=ItemIndex.build(side.item_factors),
-            similar_items=side.similar_items,
-            similar_scores=side.similar_scores,
-            popular=lists.get("popular", np.zeros(0, np.int32)),
-            trending=lists.get("trending", np.zeros(0, np.int32)),
-            catalog=catalog or CatalogView.build(0, [], row_of),
-            session=_session_model(side),
+    def from_side(cls, side: ItemSide, catalog: CatalogView | None = None) -> LoadedModel:
+        """From the arrays a worker reads from Redis, all derived arrays computed now (in
+        gunicorn's master, before it forks, so workers share them)."""
+        scoring = ScoringModel.build(
+            side.version,
+            side.manifest,
+            side.item_ids,
+            side.item_factors,
+            side.similar_items,
+            side.similar_scores,
+            side.lists,
+            side.session,
         )
+        fields_ = {name.name: getattr(scoring, name.name) for name in fields(ScoringModel)}
+        model = cls(**fields_, catalog=catalog or CatalogView.build(0, [], scoring.row_of))
+        model.warm()
+        return model
 
     def with_catalog(self, catalog: CatalogView) -> LoadedModel:
-        fields_ = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return LoadedModel(**{**fields_, "catalog": catalog})
-
-
-def _session_model(side: ItemSide) -> SessionModel | None:
-    described = side.manifest.get("session")
-    if not side.session or not described:
-        return None
-    config = config_from_dict(described["config"])
-    model = session_model_from_arrays(config, np.asarray(side.item_ids), side.session)
-    model.tiebreak_order  # noqa: B018 - computed here, in gunicorn's master, not per worker
-    return model
+        """The same version with another catalog (derived arrays shared, not recomputed)."""
+        model = copy.copy(self)
+        model.catalog = catalog
+        return model
 
 
 class ModelHolder:
@@ -239,7 +180,7 @@ class ModelHolder:
     def _load(self, version: str) -> LoadedModel:
         side = self.models.load_item_side(version)
         row_of = {item_id: row for row, item_id in enumerate(side.item_ids)}
-        return LoadedModel.build(side, self._catalog_view(row_of))
+        return LoadedModel.from_side(side, self._catalog_view(row_of))
 
     def _catalog_view(self, row_of: dict[str, int]) -> CatalogView:
         version, items = self.catalog.snapshot()

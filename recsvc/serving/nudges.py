@@ -1,8 +1,8 @@
 """Abandoned-cart nudges as the storefront and the senders see them.
 
 ``onsite_nudges`` answers the storefront's page-by-page question (is there a nudge for
-this visitor now?) with one read, through the recommender's fast client and breaker like
-every other read on a page: Redis trouble costs the nudge, never the page. The chance it
+this visitor now?) with one read, through the visitor reader's fast client and breaker
+like every other read on a page: Redis trouble costs the nudge, never the page. The chance it
 records goes through the store's background writer, and the add-ons come from the
 worker's cache of them when the cart asked before. ``claimed_nudges`` hands
 a sender (push, email, sms) the carts it claimed. Both describe a cart the same way
@@ -25,8 +25,10 @@ from recsvc.core.nudges import (
     owner_of,
     quiet_until,
 )
-from recsvc.serving.recommend import Recommender, owned
+from recsvc.serving.holder import ModelHolder
 from recsvc.serving.similar import cart_answer
+from recsvc.serving.tiles import Tiles
+from recsvc.serving.visitors import VisitorReader, owned
 from recsvc.settings import Settings
 from recsvc.store.nudges import DueCart, NudgeStore
 
@@ -53,11 +55,11 @@ def cart_lines(shared: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def with_tiles(recommender: Recommender, lines: list[dict[str, Any]]) -> None:
+def with_tiles(tiles: Tiles, lines: list[dict[str, Any]]) -> None:
     """Catalog tile fields on every line, in one read for all of them. A cart line keeps the
     price it was added at: that is what the visitor saw and what the value sums."""
     prices = [line.get("price") for line in lines]
-    recommender.tiles(lines)
+    tiles.add(lines)
     for line, price in zip(lines, prices, strict=True):
         if "quantity" in line and price is not None:
             line["price"] = price
@@ -87,15 +89,20 @@ def nudge_view(
 
 # --- onsite ------------------------------------------------------------------------------
 def onsite_nudges(
-    recommender: Recommender, store: NudgeStore, visitor_id: str, now: float
+    reader: VisitorReader,
+    holder: ModelHolder,
+    tiles: Tiles,
+    store: NudgeStore,
+    settings: Settings,
+    visitor_id: str,
+    now: float,
 ) -> dict[str, Any]:
     """``GET /v1/visitors/<visitor_id>/nudges``: the abandoned-cart nudge for this visitor,
     if their cart is abandoned and they are not in the onsite rule's holdout; the chance
     (shown or held out) is recorded once per cart for the analytics."""
-    state = recommender.read_visitor(visitor_id, None)
+    state = reader.read(visitor_id, None)
     if state is None:
         return {"nudges": [], "fallback": "unavailable"}
-    settings = recommender.settings
     shared = state.shared
     if state.visitor is None or shared is None or not is_abandoned(shared, now, settings):
         return {"nudges": []}
@@ -106,14 +113,16 @@ def onsite_nudges(
         return {"nudges": []}
     lines = cart_lines(shared)
     addons = cart_answer(
-        recommender,
+        holder,
+        reader,
+        tiles,
         [line["item_id"] for line in lines],
         visitor_id,
         RECOMMENDATIONS,
         owned_items=owned(shared),
         with_tiles=False,
     )["items"]
-    with_tiles(recommender, lines + addons)  # one catalog read for the page
+    with_tiles(tiles, lines + addons)  # one catalog read for the page
     nudge = nudge_view(owner, ONSITE, shared, lines, settings)
     nudge.update(
         visitor_id=visitor_id, user_id=state.visitor.get("user_id"), recommendations=addons
@@ -132,17 +141,16 @@ def _record_onsite(
 
 # --- senders -----------------------------------------------------------------------------
 def claimed_nudges(
-    recommender: Recommender, store: NudgeStore, channel: str, limit: int, now: float
+    tiles: Tiles, store: NudgeStore, settings: Settings, channel: str, limit: int, now: float
 ) -> dict[str, Any]:
     """``POST /v1/nudges/claim``: claim up to ``limit`` due carts for ``channel``, or none
     with the end of the quiet hours."""
-    settings = recommender.settings
     quiet = quiet_until(now, channel, settings)
     if quiet is not None:
         return {"nudges": [], "quiet_until": iso(quiet)}
     carts = store.claim(channel, limit, now)
     lines = [cart_lines(cart.shared) for cart in carts]
-    with_tiles(recommender, [line for cart in lines for line in cart])  # one read for all
+    with_tiles(tiles, [line for cart in lines for line in cart])  # one read for all
     return {
         "nudges": [
             _claimed_view(cart, channel, its_lines, settings)

@@ -26,7 +26,7 @@ import redis
 from tqdm import tqdm
 
 from recsvc.keys import KeySpace
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact
 
 CHUNK_ROWS = 8192  # item rows per string: 2 MiB at 64 factors, cheap to move in one reply
 SESSION_CHUNK_BYTES = 4 << 20  # session-model arrays are cut in strings of this size

@@ -16,6 +16,8 @@ from recsvc.serving.banners import BannerService
 from recsvc.serving.breaker import CircuitBreaker
 from recsvc.serving.holder import ModelHolder
 from recsvc.serving.recommend import Recommender
+from recsvc.serving.tiles import Tiles
+from recsvc.serving.visitors import VisitorReader
 from recsvc.settings import Settings
 from recsvc.store.banners import BannerStore
 from recsvc.store.catalog import CatalogStore
@@ -40,6 +42,8 @@ class Services:
     catalog: CatalogStore
     models: ModelStore
     holder: ModelHolder
+    reader: VisitorReader
+    tiles: Tiles
     recommender: Recommender
     nudges: NudgeStore
     banners: BannerStore
@@ -52,7 +56,10 @@ class Services:
         clock = clock or SystemClock()
         models, catalog = ModelStore(client, keys), CatalogStore(client, keys)
         holder = ModelHolder(models, catalog, settings.model_poll_seconds)
-        recommender = _recommender(settings, keys, holder, clock)
+        fast = _fast_client(settings)
+        breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock)
+        reader = VisitorReader(fast, keys, ModelStore(fast, keys), breaker)
+        tiles = Tiles(holder, CatalogStore(fast, keys), breaker)
         return cls(
             settings=settings,
             clock=clock,
@@ -64,37 +71,26 @@ class Services:
             catalog=catalog,
             models=models,
             holder=holder,
-            recommender=recommender,
+            reader=reader,
+            tiles=tiles,
+            recommender=Recommender(reader, tiles, holder, settings, clock),
             nudges=NudgeStore(client, keys, settings),
             banners=BannerStore(client, keys),
             banner_service=BannerService(
-                BannerStore(recommender.client, keys), recommender, settings, clock
+                BannerStore(fast, keys), CatalogStore(fast, keys), reader, holder, settings, clock
             ),
         )
 
 
-def _recommender(
-    settings: Settings, keys: KeySpace, holder: ModelHolder, clock: Clock
-) -> Recommender:
-    """Recommendation reads get a client of their own: a short timeout and no retries, so
-    a slow Redis costs one timeout and then the breaker, never a slow answer per retry."""
-    fast = connect(
+def _fast_client(settings: Settings) -> redis.Redis:
+    """Request-path reads get a client of their own: a short timeout and no retries, so a
+    slow Redis costs one timeout and then the breaker, never a slow answer per retry."""
+    return connect(
         settings.redis_url,
         settings,
         socket_timeout=settings.serving_redis_timeout,
         socket_connect_timeout=settings.serving_redis_timeout,
         retry=Retry(NoBackoff(), 0),
-    )
-    breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock)
-    return Recommender(
-        fast,
-        keys,
-        holder,
-        ModelStore(fast, keys),
-        CatalogStore(fast, keys),
-        breaker,
-        settings,
-        clock,
     )
 
 

@@ -142,9 +142,10 @@ def test_list_queries_are_answered_as_the_schema_answers_them(app, monkeypatch, 
 
 def test_the_list_parser_loads_the_schemas_defaults():
     quick = recommendations.blp.ARGUMENTS_PARSER.quick
-    assert quick(MultiDict()) == {"n": 10, "boost": 2.0}
+    assert quick(MultiDict()) == {"n": 10, "exclude_seen": False, "boost": 2.0}
     assert quick(MultiDict([("n", "3"), ("category", "c01")])) == {
         "n": 3,
+        "exclude_seen": False,
         "boost": 2.0,
         "category": "c01",
     }

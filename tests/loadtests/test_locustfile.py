@@ -15,7 +15,7 @@ import pytest
 from loadtests.server import KEYS, running_service
 from recsvc.eventlog.reader import iter_records
 from recsvc.keys import KeySpace
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact
 from recsvc.store.catalog import CatalogStore
 from recsvc.store.models import ModelStore
 from recsvc.synth.generator import GenerateConfig, generate

@@ -24,7 +24,7 @@ def stack(*frames: str, count: int = 1) -> str:
 
 
 def test_redis_wins_over_the_code_that_called_it():
-    frames = [*REQUEST, "get_recs (recsvc/serving/recommend.py:1)", "read (redis/connection.py:1)"]
+    frames = [*REQUEST, "recommend (recsvc/serving/recommend.py:1)", "read (redis/connection.py:1)"]
     assert pb.classify(frames) == "Redis round trips (redis-py, waits)"
 
 
@@ -34,7 +34,8 @@ def test_the_middleware_wins_over_the_json_it_encodes():
 
 
 def test_scoring_parsing_and_the_framework():
-    assert pb.classify([*REQUEST, "search (recsvc/core/search.py:1)"]).startswith("scoring")
+    search = [*REQUEST, "search (recsvc/scoring/index.py:1)"]
+    assert pb.classify(search).startswith("recsvc.serving and recsvc.scoring")
     assert pb.classify([*REQUEST, "load (marshmallow/schema.py:1)"]).startswith("parsing")
     assert pb.classify([*REQUEST, "dispatch (werkzeug/routing/map.py:1)"]) == "Flask and Werkzeug"
     assert pb.classify([*REQUEST, "mystery (somewhere/else.py:1)"]) == pb.OTHER
@@ -75,7 +76,7 @@ def test_gthread_request_threads_count_and_wait_idle():
 def test_parse_counts_and_table():
     lines = [
         stack(*REQUEST, "read (redis/connection.py:1)", count=30),
-        stack(*REQUEST, "search (recsvc/core/search.py:1)", count=10),
+        stack(*REQUEST, "search (recsvc/scoring/index.py:1)", count=10),
         stack(*SYNC, "SyncWorker.wait (gunicorn/workers/sync.py:35)", count=60),
         stack(MASTER, "Arbiter.sleep (gunicorn/arbiter.py:1)", count=500),
         "garbage",

@@ -64,7 +64,7 @@ def cut_redis():
     returns a function that points it back."""
 
     def cut(svc):
-        pool = svc.recommender.client.connection_pool
+        pool = svc.reader.client.connection_pool
         saved = pool.connection_class, pool.connection_kwargs
         dead = {k: v for k, v in saved[1].items() if k != "path"}
         pool.connection_class = redis.Connection

@@ -136,7 +136,7 @@ def test_a_new_version_is_served_without_restart_or_failed_request(
     assert answers, "no traffic was sent"
     failed = [a for a in answers if a[1] != 200]
     assert not failed, failed[:5]
-    assert all(strategy == "als" for *_, strategy in answers)
+    assert all(strategy == "blend" for *_, strategy in answers)
     before = [version for sent, _, version, _ in answers if sent < published - 0.3]
     assert before and set(before) == {"v1"}
     after = [version for sent, _, version, _ in answers if sent > published + 2.0]
@@ -156,7 +156,7 @@ def test_redis_stopped_while_serving_degrades_to_memory_and_recovers(
         with serving(embedded.url, namespace, free_port) as url:
             wait_for(url, names("v1"), timeout=10)
             normal = recommend(url).json()
-            assert normal["strategy"] == "als" and normal["fallback"] is None
+            assert normal["strategy"] == "blend" and normal["fallback"] is None
             assert len(normal["items"]) == 5
 
             embedded.stop()
@@ -187,7 +187,7 @@ def test_redis_stopped_while_serving_degrades_to_memory_and_recovers(
                 lambda r: (
                     r.status_code == 200
                     and r.json()["fallback"] is None
-                    and r.json()["strategy"] == "als"
+                    and r.json()["strategy"] == "blend"
                 ),
                 timeout=10,
                 in_a_row=10,

@@ -160,7 +160,7 @@ def test_redis_down_answers_from_the_model_in_memory(served, cut_redis):
         body = similar(client, item, n=5)
         assert body["items"] == before
         assert body["model_version"] == artifact.version and body["fallback"] is None
-    assert svc.recommender.breaker.state == "closed"
+    assert svc.reader.breaker.state == "closed"
 
 
 def test_tiles_outside_the_model_are_read_and_close_the_breaker(served, cut_redis, clock):
@@ -169,12 +169,12 @@ def test_tiles_outside_the_model_are_read_and_close_the_breaker(served, cut_redi
     for every endpoint."""
     _client, svc, _artifact, _items = served
     svc.catalog.upsert([{"item_id": "new-item", "title": "New"}])
-    recommender = svc.recommender
+    tiles = svc.tiles
     restore = cut_redis(svc)
     for _ in range(4):
-        assert recommender.tiles([{"item_id": "new-item"}]) == [{"item_id": "new-item"}]
-    assert recommender.breaker.state == "open"
+        assert tiles.add([{"item_id": "new-item"}]) == [{"item_id": "new-item"}]
+    assert tiles.breaker.state == "open"
     restore()
     clock.advance(svc.settings.breaker_reset_seconds)
-    assert recommender.tiles([{"item_id": "new-item"}]) == [{"item_id": "new-item", "title": "New"}]
-    assert recommender.breaker.state == "closed"
+    assert tiles.add([{"item_id": "new-item"}]) == [{"item_id": "new-item", "title": "New"}]
+    assert tiles.breaker.state == "closed"

@@ -104,7 +104,7 @@ def test_publish_killed_halfway_leaves_the_current_version(
         f"""
         from recsvc.keys import KeySpace
         from recsvc.redis_client import connect
-        from recsvc.registry.artifact import ModelArtifact
+        from recsvc.scoring.artifact import ModelArtifact
         from recsvc.store.models import ModelStore
         store = ModelStore(connect({settings.redis_url!r}), KeySpace({settings.namespace!r}))
         print("start", flush=True)

@@ -29,24 +29,15 @@ def test_retailrocket_protocol_on_a_small_log(tmp_path: Path) -> None:
     report = retailrocket_top_n(path, test_days=10, scorers=scorers, show_progress=False)
     assert report.fold["users"] > 0
     assert report.data["load"]["rows"] == 480 and not report.data["exclude_seen"]
-    assert [m.name for m in report.models] == ["popular", "recent"]
+    # The served chain and ALS first, then the baselines, on the same visitors.
+    assert [m.name for m in report.models] == ["served", "als", "popular", "recent"]
+    served = report.models[0]
+    assert served.params["strategies"] == {"blend": report.fold["users"]}
+    for model in report.models:
+        low, high = model.metrics["ndcg@10_low"], model.metrics["ndcg@10_high"]
+        assert low <= model.metrics["ndcg@10"] <= high
 
 
 def test_own_item_baselines_are_left_out_when_seen_items_are_excluded() -> None:
     assert "recent" in retailrocket_scorers(exclude_seen=False)
     assert not any("recent" in name for name in retailrocket_scorers(exclude_seen=True))
-
-
-def test_active_user_filter_keeps_only_test_users_with_enough_history(make_log) -> None:
-    from training.protocols import keep_active_test_users
-    from training.splits import split_global_time
-
-    day = 86_400.0
-    rows = [("busy", f"i{n}", n * day, "product_view") for n in range(6)]
-    rows += [("quiet", "i0", 1 * day, "product_view")]
-    rows += [("busy", "i1", 20 * day, "add_to_cart"), ("quiet", "i2", 20 * day, "add_to_cart")]
-    split = split_global_time(make_log(rows), cutoff=10 * day)
-    assert len(split.test.user) == 2
-    kept = keep_active_test_users(split, min_train_events=5)
-    assert [split.test.users[u] for u in kept.test.user] == ["busy"]
-    assert keep_active_test_users(split, 1) is split

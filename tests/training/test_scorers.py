@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from recsvc.scoring.topk import top_k
 from training.folds import make_fold
 from training.matrix import build_matrix, histories_matrix
 from training.metrics import compute_metrics
@@ -19,10 +20,7 @@ from training.scorers import (
     RecentItemsScorer,
     Scorer,
     TrendingScorer,
-    als_fold_in,
     make_scorer,
-    top_k,
-    top_k_shared,
 )
 from training.splits import split_global_time
 from training.weights import load_weights
@@ -93,43 +91,6 @@ class TestProtocol:
         assert ids.shape == (1, 5) and not {0, 1, 2} & set(ids[0].tolist())
 
 
-def test_top_k_orders_ties_by_item_id() -> None:
-    ids, values = top_k(np.array([[1.0, 3.0, 3.0, 0.0]], np.float32), 3)
-    assert ids.tolist() == [[1, 2, 0]] and values.tolist() == [[3.0, 3.0, 1.0]]
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_top_k_shared_equals_top_k_over_copies(seed: int) -> None:
-    # Rows excluding none, a few, or all but a few items, and k past what some rows
-    # can fill: the shortcut must rank exactly as the dense path does. (Scores are
-    # distinct: which of several tied items top_k's partition keeps at the cut is
-    # not defined.)
-    rng = np.random.default_rng(seed)
-    n_items, rows, k = 40, 25, 12
-    scores = rng.permutation(n_items).astype(np.float32)
-    sizes = rng.choice([0, 3, 10, 35], rows)
-    exclude = histories_matrix([rng.choice(n_items, s, replace=False) for s in sizes], n_items)
-    for excluded in (exclude, None):
-        expected = top_k(np.tile(scores, (rows, 1)), k, excluded)
-        got = top_k_shared(scores, rows, k, excluded)
-        assert np.array_equal(got[0], expected[0])
-        assert np.array_equal(got[1], expected[1])
-    assert (top_k_shared(scores, rows, k, exclude)[0] == -1).any()  # some rows run out
-
-
-def test_top_k_shared_lists_ties_by_item_id() -> None:
-    scores = np.array([1.0, 3.0, 3.0, 0.0, 3.0], np.float32)
-    exclude = histories_matrix([np.array([2]), np.array([], int)], 5)
-    ids, values = top_k_shared(scores, 2, 3, exclude)
-    assert ids.tolist() == [[1, 4, 0], [1, 2, 4]]
-    assert values.tolist() == [[3.0, 3.0, 1.0], [3.0, 3.0, 3.0]]
-
-
-def test_top_k_shared_with_k_past_the_catalog() -> None:
-    ids, values = top_k_shared(np.array([1.0, 2.0], np.float32), 2, 4)
-    assert ids.tolist() == [[1, 0, -1, -1]] * 2 and np.isneginf(values[:, 2:]).all()
-
-
 def test_make_scorer_by_name() -> None:
     assert isinstance(make_scorer("als", factors=8), ALSScorer)
     with pytest.raises(ValueError, match="unknown scorer"):
@@ -164,7 +125,7 @@ def test_als_fold_in_equals_implicits_recalculate_user(planted) -> None:
     als.fit(train)
     rows = train.matrix[:20]
     expected = als.model.recalculate_user(np.arange(20), rows)
-    ours = als_fold_in(als.item_factors, als.gram, rows, regularization=0.2, alpha=3.0)
+    ours = als.fold_in(rows)
     assert np.allclose(ours, expected, atol=1e-4)
     assert np.array_equal(als.fold_in(histories_matrix([[]], train.shape[1])), np.zeros((1, 8)))
 

@@ -3,34 +3,33 @@ every session recommender recovering a planted transition."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from training.scorers import top_k
-from training.session_eval import conservative_ranks, evaluate_next_item, next_item_metrics
-from training.session_query import recommend_session
-from training.sessions import (
+from recsvc.scoring.session_model import (
     ALSParams,
     ItemKNNParams,
     RecentParams,
-    SessionBatch,
     SessionConfig,
     SessionKNNParams,
-    Sessions,
     TransitionParams,
     WalkParams,
+    recommend_session,
+    tuned_blend,
+)
+from training.session_eval import conservative_ranks, evaluate_next_item, next_item_metrics
+from training.sessions import (
+    Sessions,
     build_sessions,
     filter_sessions,
+    fit_served_sessions,
     fit_session_model,
     fit_walk,
-    item_idf,
     keep_top_per_row,
     next_item_cases,
-    score_sessions,
     session_split,
     split_sessions,
 )
@@ -122,13 +121,6 @@ def test_next_item_cases_and_metrics_on_a_hand_example() -> None:
     assert metrics["mrr@3"] == pytest.approx((1 + 1 / 3 + 1 / 3) / 3)
 
 
-def test_recency_weights_favour_the_newest_item() -> None:
-    batch = SessionBatch.of([[3, 1, 3, 2]])
-    weights = batch.weights(0.5, 4).toarray()[0]
-    assert weights.tolist() == [0.0, 0.25, 1.0, 0.5 + 0.125]
-    assert batch.weights(0.0, 4).toarray()[0].tolist() == [0.0, 0.0, 1.0, 0.0]
-
-
 def planted_sessions(seed: int = 0) -> Sessions:
     """Item 0 ("A") is always followed by item 1 ("B"); other items are random, and the
     popular ones (2 … 5) are far more common than B."""
@@ -176,106 +168,6 @@ def test_every_recommender_recovers_a_planted_transition(name: str) -> None:
     baseline = evaluate_next_item("popular", popular, test, ks=(1,), latency_sample=0)
     assert result.metrics["recall@1"] > baseline.metrics["recall@1"]
     assert result.metrics["recall@1"] >= 0.5 and result.latency_ms["p99"] > 0
-
-
-@pytest.mark.parametrize("name", ["blend", "blend_walk_idf", "session_knn_stan"])
-def test_batched_scores_equal_one_at_a_time(name: str) -> None:
-    model = fit_session_model(planted_sessions(), CONFIGS[name])
-    batch = SessionBatch.of([[0], [3, 4, 0], [7]])
-    together = score_sessions(model, batch)
-    for row in range(len(batch)):
-        alone = score_sessions(model, batch.rows(row, row + 1))
-        np.testing.assert_allclose(together[row], alone[0], rtol=1e-5)
-
-
-@pytest.mark.parametrize("scaling", ["sum", "max"])
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_one_session_ranks_as_the_batch_does_with_filters(name: str, scaling: str) -> None:
-    # recommend_session scores sparse rows plus the most popular unscored items; it must
-    # return what the dense batch scoring and top_k return, filters applied the same way.
-    model = fit_session_model(planted_sessions(), replace(CONFIGS[name], scaling=scaling))
-    rng = np.random.default_rng(1)
-    for trial in range(20):
-        session = rng.choice(30, size=rng.integers(1, 6)).tolist()
-        allowed = rng.random(30) < (0.3 if trial % 2 else 1.0)
-        k = int(rng.integers(1, 12))
-        dense = score_sessions(model, SessionBatch.of([session]))
-        dense[0, ~allowed] = -np.inf
-        want_ids, want_scores = top_k(dense, k)
-        got = recommend_session(model, session, k, allowed)
-        np.testing.assert_allclose(got.scores, want_scores[0], rtol=1e-5)
-        finite = np.isfinite(want_scores[0])
-        assert set(got.ids[finite]) == set(want_ids[0][finite])
-        assert (got.ids[~finite] == -1).all() and allowed[got.ids[finite]].all()
-
-
-def test_an_empty_session_gets_the_most_popular_allowed_items() -> None:
-    model = fit_session_model(planted_sessions(), CONFIGS["transitions"])
-    allowed = np.ones(30, bool)
-    allowed[np.argmax(model.popularity)] = False
-    got = recommend_session(model, [], 3, allowed)
-    want = [row for row in np.argsort(-model.popularity, kind="stable") if allowed[row]][:3]
-    assert got.ids.tolist() == want
-
-
-def test_position_decay_favours_the_item_right_after_the_shared_one() -> None:
-    # One neighbour: the shared item 0 is followed by 1, and 2 comes four steps later.
-    train = make_sessions([[0, 1, 3, 4, 5, 2]], 6)
-    params = SessionKNNParams(neighbours=5, history_decay=0.5)
-    plain = fit_session_model(train, SessionConfig(transitions=None, session_knn=params))
-    stan = fit_session_model(
-        train,
-        SessionConfig(transitions=None, session_knn=replace(params, position_decay=1.0)),
-    )
-    batch = SessionBatch.of([[0]])
-    before, after = score_sessions(plain, batch)[0], score_sessions(stan, batch)[0]
-    assert before[1] == pytest.approx(before[2], rel=0.05)  # only popularity breaks the tie
-    assert after[1] > after[3] > after[2] > 0
-
-
-def test_walk_takes_two_steps_over_row_normalised_rules() -> None:
-    # Rules 0→1, 0→2, 1→3, 2→3, 2→4: P[0] = (½ to 1, ½ to 2), P[1] = 3, P[2] = ½ 3 + ½ 4,
-    # so two steps from 0 reach 3 with ½ + ¼ and 4 with ¼; 3 and 4 lead nowhere.
-    train = make_sessions([[0, 1], [0, 2], [1, 3], [2, 3], [2, 4]], 5)
-    walk = WalkParams(steps=1, history_decay=0.5)
-
-    def scores(params: WalkParams, session: list[int]) -> list[float]:
-        config = SessionConfig(transitions=None, walk=params, popularity_tiebreak=0.0)
-        model = fit_session_model(train, config)
-        return score_sessions(model, SessionBatch.of([session]))[0].tolist()
-
-    inf = float("-inf")
-    assert scores(walk, [0]) == pytest.approx([inf, 0, 0, 0.75, 0.25])
-    assert scores(replace(walk, hops=1), [0]) == pytest.approx([inf, 0.5, 0.5, 0, 0])
-    # From [1, 0]: q = ½·1 + 0; one step ½·3 + ½·1 + ½·2; two steps ½·3 + ¼·3 + ¼·4,
-    # the mass that reached 3 leaving the walk.
-    assert scores(walk, [1, 0]) == pytest.approx([inf, 0, 0, 0.75, 0.25])
-
-
-def test_idf_weighting_lets_a_rare_shared_item_outweigh_a_common_one() -> None:
-    # N = 4 sessions; items 1 and 4 are in one each (ι = 1), 0, 2, 3 in two (ι = ½).
-    train = make_sessions([[0, 1], [0, 2], [3, 2], [3, 4]], 5)
-    params = SessionKNNParams(neighbours=10, sample=10, history_decay=0.5, normalize=False)
-    plain_model = fit_session_model(
-        train, SessionConfig(transitions=None, session_knn=params, popularity_tiebreak=0.0)
-    )
-    assert plain_model.item_idf is None
-    idf_params = replace(params, idf_power=2.0, idf_boost=1.0)
-    model = fit_session_model(
-        train, SessionConfig(transitions=None, session_knn=idf_params, popularity_tiebreak=0.0)
-    )
-    np.testing.assert_allclose(model.item_idf, [0.5, 1.0, 0.5, 0.5, 1.0], rtol=1e-6)
-    np.testing.assert_allclose(item_idf(model.session_items), model.item_idf)
-    batch = SessionBatch.of([[1, 3]])  # w_1 = ½, w_3 = 1
-    # Plain: sim(s0) = ½, sim(s2) = sim(s3) = 1; item scores 0: ½, 1: ½, 2: 1, 3: 2, 4: 1.
-    plain = score_sessions(plain_model, batch)[0]
-    np.testing.assert_allclose(plain[[0, 1, 2, 4]], np.array([0.5, 0.5, 1, 1]) / 5, rtol=1e-6)
-    # idf: sim(s0) = ½·1² = ½, sim(s2) = sim(s3) = 1·½² = ¼; scores 0: ½, 1: ½, 2: ¼,
-    # 3: ½, 4: ¼, each times 1 + ι: 0.75, 1, 0.375, 0.75, 0.5 (sum 3.375).
-    weighted = score_sessions(model, batch)[0]
-    expected = np.array([0.75, 1.0, 0.375, 0.5]) / 3.375
-    np.testing.assert_allclose(weighted[[0, 1, 2, 4]], expected, rtol=1e-6)
-    assert weighted[3] == -np.inf and weighted[0] > weighted[2]  # plain: 0 below 2
 
 
 @pytest.mark.slow
@@ -326,3 +218,33 @@ def test_keep_top_per_row_breaks_ties_by_the_lower_column() -> None:
         [5, 5, 0, 0, 0],
     ]
     assert keep_top_per_row(matrix, 0).nnz == 0
+
+
+def visits(make_log):
+    """Five visitors, each a session a -> b -> c, then an hour later a session d -> a."""
+    rows = []
+    for v in range(5):
+        start = T0 + v * 10 * HOUR
+        for n, item in enumerate("abc"):
+            rows.append((f"v{v}", item, start + 60 * n, "product_view"))
+        rows.append((f"v{v}", "d", start + 2 * HOUR, "product_view"))
+        rows.append((f"v{v}", "a", start + 2 * HOUR + 60, "product_view"))
+        rows.append((f"v{v}", "x", start + 2 * HOUR + 90, "add_to_cart"))  # not a view
+    return make_log(rows)
+
+
+def test_sessions_are_fit_over_the_shipped_items_in_their_order(make_log):
+    log = visits(make_log)
+    shipped = np.array(["c", "b", "a"])  # the model's rows; d is not in the model
+    rules = SessionConfig(transitions=TransitionParams(steps=1))
+    model, report = fit_served_sessions(log, shipped, rules)
+    assert list(model.items) == ["c", "b", "a"]
+    assert report["sessions"]["sessions"] == 5  # d -> a lost d and is too short
+    # b (row 1) follows a (row 2); c (row 0) follows b.
+    assert recommend_session(model, [2], 1).ids.tolist() == [1]
+    assert recommend_session(model, [2, 1], 1).ids.tolist() == [0]
+
+
+def test_no_session_of_two_known_items_means_no_model(make_log):
+    model, report = fit_served_sessions(visits(make_log), np.array(["a"]), tuned_blend())
+    assert model is None and report["sessions"]["sessions"] == 0

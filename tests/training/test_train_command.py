@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from recsvc.registry.artifact import ModelArtifact
+from recsvc.scoring.artifact import ModelArtifact
 from recsvc.synth.generator import GenerateConfig, generate
 from training.commands import evaluate, train
 
-CONTRACT_MODELS = {"als", "bpr", "itemknn", "popular", "trending"}
+CONTRACT_MODELS = {"served", "als", "bpr", "itemknn", "popular", "trending"}
 CONTRACT_KEYS = {"ndcg@10", "recall@20", "precision@10", "map@10", "coverage"}
 
 
@@ -69,6 +69,13 @@ def test_train_writes_a_version_with_the_metrics_contract(store, tmp_path):
     indptr = artifact.session["session_items.indptr"]
     assert artifact.session["popularity"].shape == (len(artifact.item_ids),)
     assert len(indptr) == manifest["session"]["sessions"]["sessions"] + 1
+    # The blend's weights were tuned on validation and ship with the version; the served
+    # chain was evaluated on test with them.
+    tuning = manifest["blend_tuning"]
+    assert manifest["serving"]["blend"] == tuning["params"] and tuning["visitors"] > 20
+    assert tuning["ndcg@10"] >= tuning["default_ndcg@10"]
+    served = manifest["evaluation"]["models"][0]
+    assert served["name"] == "served" and served["params"]["serving"] == manifest["serving"]
     # Against the generator's held-out purchases the model is far above popularity.
     truth = manifest["ground_truth"]
     assert truth["users"] > 20
@@ -79,7 +86,7 @@ def test_default_comparison_is_the_model_and_the_baselines(store, tmp_path):
     result = run(train, "--events", store / "events", "--models-dir", tmp_path, "--factors", 16)
     version = result.stdout.strip().splitlines()[-1]
     manifest = json.loads((tmp_path / version / "manifest.json").read_text())
-    assert set(manifest["metrics"]) == {"als", "itemknn", "popular", "trending"}
+    assert set(manifest["metrics"]) == {"served", "als", "itemknn", "popular", "trending"}
     # The shipped model was warm-started from the evaluated one: a fifth of 15 iterations.
     assert manifest["params"]["iterations"] == 3
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsvc.core.search import (
+from recsvc.scoring.index import (
     SUBSET_MAX_ITEMS,
     ExactIndex,
     ItemIndex,
     NormPrunedIndex,
-    select_top,
 )
 
 
@@ -114,10 +113,3 @@ def test_zero_query_scans_everything_and_breaks_ties_by_row():
     rows, scores = NormPrunedIndex(factors).search(np.zeros(8, np.float32), 5)
     assert np.all(scores == 0)
     assert len(rows) == 5
-
-
-def test_select_top_orders_ties_by_row_and_drops_minus_inf():
-    scores = np.array([1.0, 3.0, 3.0, -np.inf, 2.0], np.float32)
-    rows, values = select_top(scores, np.array([9, 5, 4, 8, 1]), 10)
-    assert rows.tolist() == [4, 5, 1, 9]
-    assert values.tolist() == [3.0, 3.0, 2.0, 1.0]

@@ -25,9 +25,12 @@ row), and their float32 scores; fewer than ``k`` where fewer items are allowed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
+
+from recsvc.scoring.topk import empty_ranking, select_top
 
 # Up to this many items the full scan is as fast as pruning (loadtests/bench_search.py
 # measures the crossover) and simpler, so ``build(method="auto")`` keeps it exact.
@@ -42,46 +45,11 @@ MAX_BLOCK = 8_192
 # float32 dot products may exceed the float32 product of norms by rounding; the bound is
 # widened by this relative margin so that pruning never drops a true top-k item.
 BOUND_SLACK = 1e-4
+# scoring_at_least checks at most this many of the longest vectors (beyond, checking them
+# would cost about what a search does).
+HEAD = 256
 
 Method = Literal["auto", "exact", "pruned"]
-
-
-def _empty() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(0, np.int32), np.zeros(0, np.float32)
-
-
-def select_top(
-    scores: np.ndarray, rows: np.ndarray | None, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best finite scores, best first, equal scores by row.
-
-    Parameters
-    ----------
-    scores : ndarray, shape (m,), float32
-        ``-inf`` marks an item that must not be returned.
-    rows : ndarray, shape (m,), int, optional
-        The item row of each score; default ``arange(m)``.
-    k : int
-
-    Returns
-    -------
-    rows : ndarray, shape (<= k,), int32
-    scores : ndarray, shape (<= k,), float32
-    """
-    m = len(scores)
-    k = min(k, m)
-    if k <= 0:
-        return _empty()
-    # Partition on the scores themselves (no negated copy): the best k end up last.
-    best = np.argpartition(scores, m - k)[m - k :] if k < m else np.arange(m)
-    picked = scores[best]
-    item_rows = best if rows is None else rows[best]
-    order = np.lexsort((item_rows, -picked))
-    picked, item_rows = picked[order], item_rows[order]
-    finite = np.isfinite(picked)
-    if not finite.all():
-        picked, item_rows = picked[finite], item_rows[finite]
-    return item_rows.astype(np.int32, copy=False), picked.astype(np.float32, copy=False)
 
 
 class ItemIndex(ABC):
@@ -146,7 +114,7 @@ class ItemIndex(ABC):
         """
         query = np.asarray(user_vector, dtype=np.float32).reshape(-1)
         if k <= 0:
-            return _empty()
+            return empty_ranking()
         if allowed_mask is None:
             return self._search(query, k, None)
         mask = np.asarray(allowed_mask, dtype=bool)
@@ -154,7 +122,7 @@ class ItemIndex(ABC):
             raise ValueError(f"allowed_mask has shape {mask.shape}, expected ({self.n_items},)")
         allowed = int(np.count_nonzero(mask))
         if allowed == 0:
-            return _empty()
+            return empty_ranking()
         if allowed <= SUBSET_MAX_ITEMS:
             rows = np.flatnonzero(mask)
             return select_top(self.item_factors[rows] @ query, rows, k)
@@ -169,6 +137,33 @@ class ItemIndex(ABC):
     def memory_bytes(self) -> int:
         """Bytes this index holds beyond the ``item_factors`` it was given."""
         return 0
+
+    @cached_property
+    def _by_norm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows by decreasing norm, their norms negated (ascending, for searchsorted) in
+        float64, and the ``HEAD`` longest vectors contiguous."""
+        norms = np.linalg.norm(self.item_factors, axis=1).astype(np.float64)
+        order = np.argsort(-norms, kind="stable").astype(np.int32)
+        head = np.ascontiguousarray(self.item_factors[order[:HEAD]])
+        return order, -norms[order], head
+
+    def scoring_at_least(self, user_vector: np.ndarray, bound: float) -> np.ndarray | None:
+        """Rows whose score with ``user_vector`` is ``bound`` (> 0) or more, in no
+        particular order; None when more than the ``HEAD`` longest items are long enough
+        to (the caller must search instead).
+
+        By Cauchy-Schwarz an item scores at most the product of the norms, so only items
+        of norm at least ``bound / ‖u‖`` can: a prefix of the items by decreasing norm,
+        which for a high bound is a handful of items (ALS norms are heavy-tailed).
+        """
+        order, descending, head = self._by_norm
+        length = float(np.linalg.norm(user_vector)) * (1.0 + BOUND_SLACK)
+        if length == 0.0:
+            return order[:0]
+        count = int(np.searchsorted(descending, -bound / length, side="right"))
+        if count > len(head):
+            return None
+        return order[:count][head[:count] @ user_vector >= bound]
 
 
 class ExactIndex(ItemIndex):

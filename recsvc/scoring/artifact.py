@@ -11,8 +11,12 @@ Files (all arrays little-endian ``.npy``):
 - ``similar_items.npy`` (n_items, s) int32 and ``similar_scores.npy`` (n_items, s)
   float32: each item's nearest items, best first, padded with -1 / 0;
 - ``session.npz``, when the version has a session model: its named arrays
-  (:mod:`training.session_artifact`), over the same item rows; the manifest's
-  ``session`` holds its configuration.
+  (:func:`session_arrays`), over the same item rows; the manifest's ``session`` holds
+  its configuration (:meth:`SessionConfig.to_dict`).
+
+Session arrays: ``popularity``, dense ``item_idf`` and ``item_factors`` when the config
+uses them, and each sparse matrix as ``<name>.indptr``, ``<name>.indices``,
+``<name>.data`` and ``<name>.shape``.
 
 No per-user candidate lists: at a million users they would cost more memory in Redis
 than the vectors they come from.
@@ -22,11 +26,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+
+from recsvc.scoring.session_model import PART_PARAMS, SessionConfig, SessionModel
 
 ARRAYS = (
     "item_ids",
@@ -53,7 +60,7 @@ class ModelArtifact:
     trending: np.ndarray
     similar_items: np.ndarray
     similar_scores: np.ndarray
-    # The session model's named arrays (training.session_artifact); empty without one.
+    # The session model's named arrays (session_arrays); empty without one.
     session: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,3 +129,62 @@ def local_versions(models_dir: Path) -> list[dict[str, Any]]:
     for manifest in Path(models_dir).glob("*/manifest.json"):
         manifests.append(json.loads(manifest.read_text()))
     return sorted(manifests, key=lambda m: m.get("created", ""), reverse=True)
+
+
+SPARSE = (
+    "transitions",
+    "walk",
+    "item_similarity",
+    "session_items",
+    "item_sessions",
+    "session_positions",
+)
+# "gram" (YᵀY of session ALS) was stored before it became derived; a stored one is ignored.
+DENSE = ("item_idf", "item_factors")
+
+
+def config_from_dict(raw: dict[str, Any]) -> SessionConfig:
+    """The inverse of :meth:`SessionConfig.to_dict`: parts absent from ``raw`` are off."""
+    values: dict[str, Any] = {name: None for name in PART_PARAMS}
+    for name, value in raw.items():
+        if name in PART_PARAMS:
+            params_type = PART_PARAMS[name]
+            known = {f.name for f in fields(params_type)}
+            values[name] = params_type(**{k: v for k, v in value.items() if k in known})
+        elif name in {f.name for f in fields(SessionConfig)}:
+            values[name] = value
+    return SessionConfig(**values)
+
+
+def session_arrays(model: SessionModel) -> dict[str, np.ndarray]:
+    """Every array of ``model`` under its name (module docstring)."""
+    arrays = {"popularity": np.asarray(model.popularity, np.float32)}
+    for name in DENSE:
+        value = getattr(model, name)
+        if value is not None:
+            arrays[name] = np.ascontiguousarray(value)
+    for name in SPARSE:
+        matrix = getattr(model, name)
+        if matrix is not None:
+            matrix = sp.csr_matrix(matrix)
+            arrays[f"{name}.indptr"] = matrix.indptr.astype(np.int64)
+            arrays[f"{name}.indices"] = matrix.indices.astype(np.int32)
+            arrays[f"{name}.data"] = np.ascontiguousarray(matrix.data)
+            arrays[f"{name}.shape"] = np.asarray(matrix.shape, np.int64)
+    return arrays
+
+
+def session_model_from_arrays(
+    config: SessionConfig, items: np.ndarray, arrays: dict[str, np.ndarray]
+) -> SessionModel:
+    """The :class:`SessionModel` that :func:`session_arrays` flattened."""
+    model = SessionModel(config, np.asarray(items), arrays["popularity"])
+    for name in DENSE:
+        if name in arrays:
+            setattr(model, name, arrays[name])
+    for name in SPARSE:
+        if f"{name}.shape" in arrays:
+            shape = tuple(int(n) for n in arrays[f"{name}.shape"])
+            parts = (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"])
+            setattr(model, name, sp.csr_matrix(parts, shape=shape, copy=False))
+    return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsvc.core.rerank import boost_scores, rerank
+from recsvc.scoring.rerank import boost_scores, rerank
 
 
 @pytest.fixture

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from recsvc.registry.artifact import ModelArtifact, local_versions
+from recsvc.scoring.artifact import (
+    ModelArtifact,
+    config_from_dict,
+    local_versions,
+    session_arrays,
+    session_model_from_arrays,
+)
+from recsvc.scoring.session_model import SessionConfig, recommend_session, tuned_blend
+from training.sessions import Sessions, fit_session_model
 
 
 def test_round_trip(tmp_path, make_artifact):
@@ -49,3 +57,27 @@ def test_mismatched_shapes_are_refused():
             similar_items=np.zeros((2, 1)),
             similar_scores=np.zeros((2, 1)),
         )
+
+
+def test_config_survives_its_dict():
+    config = tuned_blend()
+    assert config_from_dict(config.to_dict()) == config
+    assert config_from_dict({"recent": {"weight": 2.0}}) == SessionConfig(
+        transitions=None, recent=config_from_dict({"recent": {"weight": 2.0}}).recent
+    )
+    assert config_from_dict({"recent": {"weight": 2.0}}).recent.weight == 2.0
+
+
+def test_arrays_rebuild_the_same_model():
+    model = fit_session_model(
+        Sessions.of([[0, 1, 2], [3, 0], [0, 1, 2], [3, 0], [1, 2]], 4), tuned_blend()
+    )
+    arrays = session_arrays(model)
+    assert "walk.indptr" in arrays and "session_positions.data" in arrays
+    rebuilt = session_model_from_arrays(
+        config_from_dict(model.config.to_dict()), model.items, arrays
+    )
+    for session in ([0], [3, 0], [0, 1, 2]):
+        want, got = recommend_session(model, session, 3), recommend_session(rebuilt, session, 3)
+        assert want.ids.tolist() == got.ids.tolist()
+        np.testing.assert_array_equal(want.scores, got.scores)
