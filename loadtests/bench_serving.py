@@ -152,6 +152,11 @@ def parse_configs(raw: str) -> list[tuple[int, int]]:
     return configs
 
 
+def config_name(workers: int, threads: int | None) -> str:
+    """``2x4``; without threads given, the gunicorn configuration's own default."""
+    return f"{workers}x{threads}" if threads else f"{workers} workers x the default threads"
+
+
 def measure_config(
     redis_url: str,
     namespace: str,
@@ -168,7 +173,9 @@ def measure_config(
     config = {"namespace": namespace, "workers": workers, "threads": threads}
     with running_service(redis_url, **config) as service:
         loaded_s = wait_for_version(service, artifact.version)
-        print(f"\n== {workers}x{threads or 1}: workers served the model after {loaded_s:.1f} s")
+        print(
+            f"\n== {config_name(workers, threads)}: workers served the model after {loaded_s:.1f} s"
+        )
         runner = phases.Runner.from_args(service, args, redis_pid)
         runner.warm_up(measured)
         reports = runner.run(measured, args.runs, phases.print_run)
@@ -236,7 +243,7 @@ def main() -> None:
                 targets = {name: TARGET for name in READS}
                 met &= phases.print_over_runs(summary, targets)
                 met &= not any(r["problems"] for r in reports)
-                out["configs"][f"{workers}x{threads or 1}"] = {"runs": reports, "over": summary}
+                out["configs"][config_name(workers, threads)] = {"runs": reports, "over": summary}
         finally:
             delete_namespace(client, namespace)
     print(f"every read endpoint meets its targets, answers as expected: {met}")
