@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test lint format bench-ingest clean
+.PHONY: setup demo serve test test-cluster lint format bench-ingest clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,15 @@ serve: setup
 
 test: setup lint     ## lint, then the whole suite against REDIS_URL or an embedded Redis
 	$(BIN)/pytest -q
+
+# The store, ingestion, exporter and API tests again, on a 3-master Redis Cluster that the
+# session starts on free loopback ports and stops (docs/redis.md).
+CLUSTER_TESTS := tests/store tests/eventlog tests/api/test_events_api.py \
+	tests/api/test_analytics.py tests/api/test_nudges_api.py tests/api/test_visitors.py \
+	tests/test_redis_client.py
+
+test-cluster: setup
+	$(BIN)/pytest -q --redis-cluster $(CLUSTER_TESTS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -13,10 +13,11 @@ backend would) on ``REDIS_URL`` if set, else an embedded Redis, and measures wit
   invalidating each other's WATCHed transaction. Allowed answers are 202 and what a
   client can retry (429 or 503 with Retry-After); a 500 or a lost event fails the run.
 
-After each phase the Redis stream must have grown by exactly the events answered 202
-(nothing accepted is lost; nothing refused is written). Prints events/s against the
-target (DESIGN.md: 10,000 events/s in batches of 100), the ratios against the no-op,
-the generator's, the service's, Redis's and everybody else's CPU, and worker PSS.
+After each phase every shard of the Redis stream together must have grown by exactly the
+events answered 202 (nothing accepted is lost; nothing refused is written). Prints
+events/s against the target (DESIGN.md: 10,000 events/s in batches of 100), the ratios
+against the no-op, the generator's, the service's, Redis's and everybody else's CPU, and
+worker PSS.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from loadtests.server import benchmark_redis, running_service
 from recsvc.core.events import SOURCES
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
+from recsvc.settings import Settings
 from recsvc.store.namespace import delete_namespace
-from recsvc.store.stream import decode_entry
+from recsvc.store.stream import decode_entry, stream_keys, total_length
 
 TARGET_EVENTS_PER_S = 10_000
 RETRYABLE = {202, 429, 503}
@@ -72,42 +74,49 @@ def batch_requests(
 
 
 class StreamCheck:
-    """After a phase: every event id answered 202 is in the stream, among the entries the
-    phase added. The stream may hold more (up to a batch per connection): requests in
-    flight when wrk stopped were written, but their answers were not read."""
+    """After a phase: every event id answered 202 is in the stream (every shard), among the
+    entries the phase added. The stream may hold more (up to a batch per connection):
+    requests in flight when wrk stopped were written, but their answers were not read."""
 
     def __init__(self, client, keys: KeySpace, batch_size: int, connections: int) -> None:
-        self.client, self.stream = client, keys.events_stream()
+        self.client, self.keys = client, keys
+        self.shards = Settings.from_env().stream_shards  # the service's, from the same env
+        self.streams = stream_keys(keys, self.shards)
         self.slack = batch_size * connections
         self.capture = Path(tempfile.mkstemp(prefix="recsvc-ingest-ids-", suffix=".jsonl")[1])
-        self.last_id = self._last_id()
+        self.last_ids = self._last_ids()
         self.figures: dict[str, dict] = {}
 
     def _settle(self, quiet: float = 0.5, timeout: float = 30.0) -> None:
         """Until the stream stops growing: requests in flight when wrk stopped finish."""
         deadline = time.monotonic() + timeout
-        length = self.client.xlen(self.stream)
+        length = total_length(self.client, self.keys, self.shards)
         while time.monotonic() < deadline:
             time.sleep(quiet)
-            now = self.client.xlen(self.stream)
+            now = total_length(self.client, self.keys, self.shards)
             if now == length:
                 return
             length = now
 
-    def _last_id(self) -> bytes:
+    def _last_ids(self) -> dict[str, bytes]:
         self._settle()
-        newest = self.client.xrevrange(self.stream, count=1)
-        return newest[0][0] if newest else b"0-0"
+        last = {}
+        for stream in self.streams:
+            newest = self.client.xrevrange(stream, count=1)
+            last[stream] = newest[0][0] if newest else b"0-0"
+        return last
 
     def _added_ids(self) -> list[str]:
-        """Event ids of the entries added since ``last_id``, in chunks."""
-        ids, after = [], self.last_id
-        while True:
-            chunk = self.client.xrange(self.stream, min=b"(" + after, count=10_000)
-            if not chunk:
-                return ids
-            ids.extend(decode_entry(fields)["id"] for _, fields in chunk)
-            after = chunk[-1][0]
+        """Event ids of the entries added to each shard since ``last_ids``, in chunks."""
+        ids = []
+        for stream, after in self.last_ids.items():
+            while True:
+                chunk = self.client.xrange(stream, min=b"(" + after, count=10_000)
+                if not chunk:
+                    break
+                ids.extend(decode_entry(fields)["id"] for _, fields in chunk)
+                after = chunk[-1][0]
+        return ids
 
     def __call__(self, result: wrk.Result) -> list[str]:
         answered = [
@@ -118,7 +127,7 @@ class StreamCheck:
         ]
         self._settle()
         added = self._added_ids()
-        self.last_id = self._last_id()
+        self.last_ids = self._last_ids()
         missing = set(answered) - set(added)
         self.figures[result.name] = {
             "events_accepted": len(answered),
@@ -134,7 +143,7 @@ class StreamCheck:
         return problems
 
     def reset(self) -> None:
-        self.last_id = self._last_id()
+        self.last_ids = self._last_ids()
 
 
 def main() -> None:

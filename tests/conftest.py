@@ -2,6 +2,9 @@
 
 Redis is the one at ``REDIS_URL`` when that is set (CI points it at the machine's server),
 else an embedded redis-server started once for the session under a temporary folder.
+With ``--redis-cluster``, it is a 3-master Redis Cluster the session starts on free
+loopback ports and stops at the end (``loadtests.drills._cluster``): ``.ci/run`` runs the
+store, ingestion, exporter and API tests that way too.
 """
 
 from __future__ import annotations
@@ -19,8 +22,25 @@ from recsvc.settings import Settings
 from recsvc.store.namespace import delete_namespace
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run against a local 3-master Redis Cluster started for the session",
+    )
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    if request.config.getoption("--redis-cluster"):
+        from loadtests.drills._cluster import start_cluster
+
+        cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
+        yield cluster.url
+        cluster.stop()
+        return
     url = os.environ.get("REDIS_URL")
     if url:
         yield url

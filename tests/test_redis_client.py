@@ -1,3 +1,5 @@
+import pytest
+
 from recsvc.redis_client import connect, is_alive, start_embedded
 
 
@@ -25,3 +27,17 @@ def test_embedded_redis_starts_from_a_clean_folder_and_keeps_data(tmp_path):
 
 def test_unreachable_redis_is_not_alive():
     assert not is_alive(connect("redis://127.0.0.1:1", socket_connect_timeout=0.2))
+
+
+def test_a_sentinel_url_must_name_its_master():
+    with pytest.raises(ValueError, match="name the master"):
+        connect("redis+sentinel://127.0.0.1:26379")
+
+
+def test_a_cluster_url_gives_a_cluster_client(redis_url):
+    from recsvc.redis_client import is_cluster
+
+    if not redis_url.startswith("redis+cluster://"):
+        pytest.skip("runs with --redis-cluster")
+    client = connect(redis_url)
+    assert is_cluster(client) and client.ping()

@@ -215,12 +215,26 @@ def data_options(function: Callable) -> Callable:
     "model's factors with a fifth of the iterations; cold fits from scratch (slower; on "
     "RetailRocket NDCG@10 0.023-0.027 over three seeds against 0.021-0.022 warm).",
 )
-def train(source: DataRequest, models_dir: Path, search: int, sessions: bool, refit: str) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["implicit", "spark"]),
+    default="implicit",
+    show_default=True,
+    help="What fits ALS: implicit on this machine, or Spark MLlib (pyspark; local mode "
+    "unless SPARK_MASTER names a cluster), into the same artifact.",
+)
+def train(
+    source: DataRequest, models_dir: Path, search: int, sessions: bool, refit: str, engine: str
+) -> None:
     """Train a model version from an interaction log and write models/<version>/."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     interactions, load_report = source.load()
     options = source.options(search)
     options.sessions = sessions
+    if engine == "spark":
+        if options.model != "als":
+            raise click.BadParameter("--engine spark fits ALS only", param_hint="--engine")
+        options.model = "spark_als"
     if refit == "cold":
         options.warm_start_share = 0.0
     options.ground_truth = find_ground_truth(source.events_path)

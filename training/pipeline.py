@@ -133,12 +133,17 @@ class TrainResult:
 
 
 def make_model(name: str, params: dict[str, Any]) -> Scorer:
-    """A factor model by name: ``als`` or ``bpr``."""
+    """A factor model by name: ``als``, ``spark_als`` (ALS fitted by Spark MLlib) or
+    ``bpr``."""
     if name == "als":
         return ALSScorer(**params)
+    if name == "spark_als":
+        from training.spark_als import SparkALSScorer  # deferred: pyspark is optional
+
+        return SparkALSScorer(**params)
     if name == "bpr":
         return BPRScorer(**params)
-    raise ValueError(f"unknown model {name!r}: choose als or bpr")
+    raise ValueError(f"unknown model {name!r}: choose als, spark_als or bpr")
 
 
 def comparison_scorers(options: TrainOptions, params: dict[str, Any]) -> dict[str, Scorer]:
@@ -146,6 +151,9 @@ def comparison_scorers(options: TrainOptions, params: dict[str, Any]) -> dict[st
     factories = {
         "als": lambda: make_model("als", params if options.model == "als" else {}),
         "bpr": lambda: make_model("bpr", params if options.model == "bpr" else {}),
+        "spark_als": lambda: make_model(
+            "spark_als", params if options.model == "spark_als" else {}
+        ),
         "itemknn": lambda: ItemKNNScorer(neighbours=100, similarity="bm25"),
         "popular": PopularScorer,
         "trending": TrendingScorer,
@@ -352,7 +360,12 @@ def warm_model(
     from its factors (rows matched by id; new users and items start small and random, as
     implicit starts them) with ``warm_start_share`` of the iterations."""
     model = make_model(options.model, params)
-    if not isinstance(model, ALSScorer) or previous is None or options.warm_start_share <= 0:
+    if (
+        not isinstance(model, ALSScorer)
+        or not model.warm_starts
+        or previous is None
+        or options.warm_start_share <= 0
+    ):
         return model
     rng = np.random.default_rng(options.seed)
     old = previous.model

@@ -396,6 +396,8 @@ class ALSScorer(_FactorScorer):
     ``alpha · X``."""
 
     name = "als"
+    # ``warm_start`` factors are used by ``fit`` (a subclass fitting elsewhere may not).
+    warm_starts = True
 
     def __init__(
         self,

@@ -131,17 +131,27 @@ def own_redis(appendfsync: str = "always") -> Iterator[OwnRedis]:
 
 
 def stream_ids(client: redis.Redis, keys: KeySpace) -> Counter:
-    """How often each event id is in the stream."""
+    """How often each event id is in the stream, every shard of it, once the outbox
+    entries a writer could not relay (Redis went away between commit and relay) are
+    relayed, as the exporter's sweep would (``recsvc.store.outbox``)."""
+    from recsvc.settings import Settings
+    from recsvc.store.outbox import Relay
+    from recsvc.store.stream import stream_keys
+
+    settings = Settings.from_env()  # the service's shards: the same environment
+    Relay(client, keys, settings).sweep(older_than=0)
     ids: Counter = Counter()
-    after = b"-"
-    while True:
-        chunk = client.xrange(keys.events_stream(), min=after, count=10_000)
-        if after != b"-":
-            chunk = chunk[1:]  # the entry ``after`` itself, read in the previous chunk
-        if not chunk:
-            return ids
-        ids.update(decode_entry(fields)["id"] for _, fields in chunk)
-        after = chunk[-1][0]
+    for stream in stream_keys(keys, settings.stream_shards):
+        after = b"-"
+        while True:
+            chunk = client.xrange(stream, min=after, count=10_000)
+            if after != b"-":
+                chunk = chunk[1:]  # the entry ``after`` itself, read in the previous chunk
+            if not chunk:
+                break
+            ids.update(decode_entry(fields)["id"] for _, fields in chunk)
+            after = chunk[-1][0]
+    return ids
 
 
 # --- traffic -----------------------------------------------------------------------------

@@ -77,6 +77,7 @@ def export_events(
         max_wait=max_wait,
         consumer=consumer,
         claim_idle=claim_idle,
+        shards=settings.stream_shards,
     )
     # Without REDIS_URL, join the embedded server `recsvc serve` runs in the same data
     # folder. Never start one here: the service would lose Redis when the exporter exits.
@@ -85,7 +86,7 @@ def export_events(
     except LookupError as error:
         raise click.ClickException(str(error)) from error
     client = exporter_client(settings, options, url=url)
-    exporter = Exporter(client, KeySpace(settings.namespace), options)
+    exporter = Exporter(client, KeySpace(settings.namespace), options, settings)
     try:
         with stop_on_signals(exporter):
             stats = exporter.run_once(progress=True) if once else exporter.run_forever()

@@ -1,8 +1,12 @@
 """Export the event stream to the event log: exactly once, durably, then acknowledge.
 
-The exporter reads ``keys.events_stream()`` as consumer ``<consumer>`` of the consumer group
-``EXPORTER_GROUP`` and writes each batch of entries to the log layout of
-``recsvc.eventlog`` (``DIR/date=YYYY-MM-DD/part-<name>.jsonl[.gz]``).
+The stream is sharded (``keys.events_stream(shard)``, shards ``0..stream_shards-1``, see
+``docs/redis.md``). For each shard the exporter reads as consumer ``<consumer>`` of that
+shard's consumer group ``EXPORTER_GROUP`` and writes each batch of entries to the log
+layout of ``recsvc.eventlog`` (``DIR/date=YYYY-MM-DD/part-<name>.jsonl[.gz]``); one
+thread per shard follows it. Everything below holds per shard. The exporter also runs the
+ingestion relay's sweeper (``recsvc.store.outbox.Relay.sweep``): accepted events whose
+writer died before relaying them reach the stream that way.
 
 Contract: an entry is acknowledged (XACK) only after every file holding it is durable
 (written to a temporary file, flushed, fsynced, renamed over its final name, directory
@@ -53,6 +57,7 @@ from recsvc.core.events import event_day
 from recsvc.keys import EXPORTER_GROUP, KeySpace
 from recsvc.redis_client import UNAVAILABLE_ERRORS, connect
 from recsvc.settings import Settings
+from recsvc.store.outbox import Relay
 from recsvc.store.stream import ENTRY_FIELD
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,10 @@ class ExportOptions:
     # Consecutive Redis failures a ``--once`` run tolerates before giving up (follow mode
     # retries forever).
     once_max_failures: int = 5
+    # Stream shards to read (``Settings.stream_shards``): 0..shards-1.
+    shards: int = Settings.stream_shards
+    # Seconds between sweeps of the ingestion relay (accepted events a dead writer left).
+    sweep_every: float = 5.0
 
 
 @dataclass
@@ -135,18 +144,23 @@ def _successor(raw: bytes | str) -> str:
     return _format_id((millis, seq + 1))
 
 
-def batch_file_name(first_id: bytes | str, last_id: bytes | str, compress: bool) -> str:
-    """``part-<first>-<last>.jsonl[.gz]``, ids written ``<ms>_<seq>``: a function of the
-    batch's id range only, so rewriting a batch replaces its files. Zero-padded so that
-    names sort in stream order (as long as fewer than a million entries share a
-    millisecond), which is the order readers take the files of a partition in."""
+def batch_file_name(
+    first_id: bytes | str, last_id: bytes | str, compress: bool, shard: int = 0
+) -> str:
+    """``part-<first>-<last>[-s<shard>].jsonl[.gz]``, ids written ``<ms>_<seq>``: a function
+    of the batch's shard and id range only, so rewriting a batch replaces its files.
+    Zero-padded so that names sort in stream order (as long as fewer than a million
+    entries share a millisecond), which is the order readers take the files of a
+    partition in; shards interleave by time. Shard 0 has no suffix (the name one stream
+    had)."""
 
     def clean(raw: bytes | str) -> str:
         millis, seq = parse_stream_id(raw)
         return f"{millis:013d}_{seq:06d}"
 
     suffix = ".jsonl.gz" if compress else ".jsonl"
-    return f"part-{clean(first_id)}-{clean(last_id)}{suffix}"
+    shard_mark = f"-s{shard}" if shard else ""
+    return f"part-{clean(first_id)}-{clean(last_id)}{shard_mark}{suffix}"
 
 
 # --- durable files ---------------------------------------------------------------------
@@ -252,7 +266,7 @@ def sort_batch(entries: Sequence[Entry]) -> BatchContent:
 
 
 def write_batch(
-    out: Path, entries: Sequence[Entry], compress: bool
+    out: Path, entries: Sequence[Entry], compress: bool, shard: int = 0
 ) -> tuple[BatchContent, list[Path]]:
     """Durably write one batch (entries in stream order) under ``out``: one file per date
     partition, all named from the batch's first and last stream ids. Returns what was
@@ -260,7 +274,7 @@ def write_batch(
     if not entries:
         return BatchContent(), []
     content = sort_batch(entries)
-    name = batch_file_name(entries[0][0], entries[-1][0], compress)
+    name = batch_file_name(entries[0][0], entries[-1][0], compress, shard)
     paths = []
     for day, lines in sorted(content.partitions.items()):
         path = Path(out) / f"date={day}" / name
@@ -284,22 +298,22 @@ def stream_vanished(exc: redis.ResponseError) -> bool:
     return any(mark in message for mark in ("NOGROUP", "no such key", "UNBLOCKED"))
 
 
-def ensure_group(client: redis.Redis, keys: KeySpace) -> None:
-    """Create the exporter's consumer group at id 0 (creating the stream when missing),
-    so that entries added before the first export are exported too. Idempotent."""
+def ensure_group(client: redis.Redis, keys: KeySpace, shard: int = 0) -> None:
+    """Create the exporter's consumer group on a shard at id 0 (creating the stream when
+    missing), so that entries added before the first export are exported too. Idempotent."""
     try:
-        client.xgroup_create(keys.events_stream(), EXPORTER_GROUP, id="0", mkstream=True)
+        client.xgroup_create(keys.events_stream(shard), EXPORTER_GROUP, id="0", mkstream=True)
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
 
 
-def safe_trim_id(client: redis.Redis, keys: KeySpace) -> str | None:
+def safe_trim_id(client: redis.Redis, keys: KeySpace, shard: int = 0) -> str | None:
     """The oldest stream id some consumer group still needs (see the module's trim
     policy), or None when the stream must not be trimmed now (no group, or the groups
     changed while looking). Read in one MULTI so the groups' pending lists and delivery
     positions are one consistent snapshot."""
-    stream = keys.events_stream()
+    stream = keys.events_stream(shard)
     try:
         names = [group["name"] for group in client.xinfo_groups(stream)]
     except redis.ResponseError:  # no stream: nothing to trim
@@ -314,6 +328,9 @@ def safe_trim_id(client: redis.Redis, keys: KeySpace) -> str | None:
         groups, *pendings = pipe.execute()
     except redis.ResponseError:  # a group was destroyed meanwhile: try next time
         return None
+    # A cluster transaction hands back replies less parsed (bytes keys, XPENDING as a list).
+    groups = [{_text(k): v for k, v in g.items()} for g in groups]
+    pendings = [_pending_summary(p) for p in pendings]
     if sorted(g["name"] for g in groups) != sorted(names):
         return None  # a group was created meanwhile: it may need everything
     delivered = {g["name"]: g["last-delivered-id"] for g in groups}
@@ -324,18 +341,45 @@ def safe_trim_id(client: redis.Redis, keys: KeySpace) -> str | None:
     return _format_id(min(bounds))
 
 
-def trim_exported(client: redis.Redis, keys: KeySpace) -> int:
+def _pending_summary(reply: Any) -> dict[str, Any]:
+    """XPENDING's summary as a dict with ``pending`` and ``min``, however it was parsed."""
+    if isinstance(reply, dict):
+        return reply
+    return {"pending": int(reply[0]), "min": reply[1]}
+
+
+def trim_exported(client: redis.Redis, keys: KeySpace, shard: int = 0) -> int:
     """Remove the entries every consumer group has acknowledged; returns how many."""
-    bound = safe_trim_id(client, keys)
+    bound = safe_trim_id(client, keys, shard)
     if bound is None:
         return 0
     # Exact, not "~": the approximate form may keep a few exported entries, never fewer,
     # but exact keeps XLEN equal to the unexported backlog, which the lag figure reports.
-    return int(client.xtrim(keys.events_stream(), minid=bound, approximate=False))
+    return int(client.xtrim(keys.events_stream(shard), minid=bound, approximate=False))
 
 
-def exporter_lag(client: redis.Redis, keys: KeySpace) -> dict[str, Any]:
-    """How far the exporter is behind, for /metrics.
+def exporter_lag(client: redis.Redis, keys: KeySpace, shards: int | None = None) -> dict[str, Any]:
+    """How far the exporter is behind over all shards, for /metrics: the shards' figures
+    (``shard_lag``) summed (``stream_length``, ``pending``), the most ``consumers``, the
+    oldest unexported entry, and ``shards``, the per-shard figures. ``shards`` defaults to
+    ``RECSVC_STREAM_SHARDS``."""
+    shards = shards or Settings.from_env().stream_shards
+    each = [shard_lag(client, keys, shard) for shard in range(shards)]
+    oldest = [s for s in each if s["oldest_unexported_id"]]
+    first = max(oldest, key=lambda s: s["oldest_unexported_age_seconds"], default=None)
+    return {
+        "stream_length": sum(s["stream_length"] for s in each),
+        "pending": sum(s["pending"] for s in each),
+        "last_delivered_id": each[0]["last_delivered_id"],
+        "consumers": max(s["consumers"] for s in each),
+        "oldest_unexported_id": first["oldest_unexported_id"] if first else None,
+        "oldest_unexported_age_seconds": first["oldest_unexported_age_seconds"] if first else 0.0,
+        "shards": each,
+    }
+
+
+def shard_lag(client: redis.Redis, keys: KeySpace, shard: int = 0) -> dict[str, Any]:
+    """How far the exporter is behind on one shard.
 
     Returns ``stream_length`` (entries in the stream: unexported ones, as exported ones are
     trimmed), ``pending`` (delivered to an exporter, not yet acknowledged),
@@ -344,7 +388,7 @@ def exporter_lag(client: redis.Redis, keys: KeySpace) -> dict[str, Any]:
     entry id's Redis-clock milliseconds; 0.0 when everything is exported). Raises the
     errors in ``UNAVAILABLE_ERRORS`` when Redis is unreachable.
     """
-    stream = keys.events_stream()
+    stream = keys.events_stream(shard)
     try:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:  # no stream yet: nothing accepted, nothing to export
@@ -396,8 +440,9 @@ def exporter_client(
     )
 
 
-class Exporter:
-    """Moves stream entries to the event log (see the module docstring for the contract).
+class ShardExporter:
+    """Moves one shard's stream entries to the event log (see the module docstring for the
+    contract).
 
     ``client`` should come from ``exporter_client``. ``run_once`` drains and returns;
     ``run_forever`` follows until ``request_stop``. Redis outages are retried with backoff;
@@ -405,11 +450,14 @@ class Exporter:
     it is written, so a restart resumes where this run stopped.
     """
 
-    def __init__(self, client: redis.Redis, keys: KeySpace, options: ExportOptions) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: KeySpace, options: ExportOptions, shard: int = 0
+    ) -> None:
         self.client = client
         self.keys = keys
         self.options = options
-        self.stream = keys.events_stream()
+        self.shard = shard
+        self.stream = keys.events_stream(shard)
         self.stats = ExportStats()
         self._stop_requested = False
         self._next_housekeeping = 0.0
@@ -479,7 +527,7 @@ class Exporter:
         """Create the group, finish this consumer's and dead consumers' pending batches;
         returns the newest id in the stream now (what a --once run drains up to)."""
         _ensure_dir(Path(self.options.out))
-        ensure_group(self.client, self.keys)
+        ensure_group(self.client, self.keys, self.shard)
         self._housekeeping()
         newest = self.client.xrevrange(self.stream, "+", "-", count=1)
         return parse_stream_id(newest[0][0]) if newest else None
@@ -607,9 +655,9 @@ class Exporter:
 
     def _export(self, batch: Sequence[Entry]) -> None:
         """Write, then acknowledge (one XACK: all of the batch or none), then trim."""
-        content, paths = write_batch(self.options.out, batch, self.options.compress)
+        content, paths = write_batch(self.options.out, batch, self.options.compress, self.shard)
         self.client.xack(self.stream, EXPORTER_GROUP, *(entry_id for entry_id, _ in batch))
-        trim_exported(self.client, self.keys)
+        trim_exported(self.client, self.keys, self.shard)
         self._count(content, paths, len(batch))
 
     def _count(self, content: BatchContent, paths: list[Path], entries: int) -> None:
@@ -633,7 +681,7 @@ class Exporter:
     def _log_progress(self, final: bool = False) -> None:
         self._next_log = time.monotonic() + self.options.log_every
         try:
-            lag = exporter_lag(self.client, self.keys)
+            lag = shard_lag(self.client, self.keys, self.shard)
         except redis.RedisError:  # a progress line never stops the export
             lag = {"stream_length": None, "pending": None}
         s = self.stats
@@ -660,6 +708,105 @@ class Exporter:
         deadline = time.monotonic() + delay
         while not self._stop_requested and time.monotonic() < deadline:
             time.sleep(min(0.1, deadline - time.monotonic()))
+
+
+class Exporter:
+    """Exports every shard of the stream (one ``ShardExporter`` each) and sweeps the
+    ingestion relay. ``run_once`` drains the shards one after the other; ``run_forever``
+    follows each in a thread of its own until ``request_stop``; ``stats`` adds up the
+    shards'. A file system error in one shard stops them all and is raised."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeySpace,
+        options: ExportOptions,
+        settings: Settings | None = None,
+    ) -> None:
+        self.client = client
+        self.options = options
+        self.shards = [ShardExporter(client, keys, options, n) for n in range(options.shards)]
+        settings = settings or Settings(stream_shards=options.shards)
+        self.relay = Relay(client, keys, settings.replace(stream_shards=options.shards))
+        self._stop_requested = False
+
+    @property
+    def stats(self) -> ExportStats:
+        total = ExportStats()
+        for shard in self.shards:
+            for name, value in vars(shard.stats).items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+    def request_stop(self) -> None:
+        """Stop after the batches in hand are written and acknowledged (signal-safe)."""
+        self._stop_requested = True
+        for shard in self.shards:
+            shard.request_stop()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    def sweep(self) -> int:
+        """Relay what dead ingestion writers left (never fatal: logged and tried later)."""
+        try:
+            return self.relay.sweep()
+        except redis.RedisError as exc:
+            log.warning("relay sweep failed (%s); trying again later", exc)
+            return 0
+
+    def run_once(self, progress: bool = False) -> ExportStats:
+        """Sweep, then drain every shard (see ``ShardExporter.run_once``)."""
+        self.sweep()
+        if not progress:
+            for shard in self.shards:
+                shard.run_once()
+            return self.stats
+        from tqdm import tqdm  # deferred: only interactive runs draw a bar
+
+        backlog = sum(shard._backlog() for shard in self.shards)
+        with tqdm(total=backlog, unit="event", disable=None) as bar:
+            for shard in self.shards:
+                shard._progress = bar
+                try:
+                    shard._run(once=True)
+                finally:
+                    shard._progress = None
+        return self.stats
+
+    def run_forever(self) -> ExportStats:
+        """Follow every shard (a thread each) and sweep every ``sweep_every`` seconds until
+        ``request_stop``."""
+        import threading
+
+        failures: list[BaseException] = []
+
+        def follow(shard: ShardExporter) -> None:
+            try:
+                shard.run_forever()
+            except BaseException as exc:  # surfaced by the main thread below
+                failures.append(exc)
+                self.request_stop()
+
+        threads = [
+            threading.Thread(target=follow, args=(s,), name=f"export-{s.shard}", daemon=True)
+            for s in self.shards
+        ]
+        for thread in threads:
+            thread.start()
+        next_sweep = 0.0
+        while not self._stop_requested and any(t.is_alive() for t in threads):
+            if time.monotonic() >= next_sweep:
+                self.sweep()
+                next_sweep = time.monotonic() + self.options.sweep_every
+            time.sleep(0.05)
+        self.request_stop()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+        return self.stats
 
 
 @contextlib.contextmanager

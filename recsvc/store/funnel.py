@@ -15,6 +15,7 @@ import redis
 from recsvc.core.events import SOURCES
 from recsvc.core.funnel import FUNNEL_STEPS, UNKNOWN_SOURCE, VISITOR_TYPES
 from recsvc.keys import KeySpace
+from recsvc.store.outbox import Call, run_calls
 
 HLL_STANDARD_ERROR = 0.0081
 
@@ -37,7 +38,7 @@ class FunnelStore:
         days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
         sources = [source] if source else [*SOURCES, UNKNOWN_SOURCE]
         visitor_types = [visitor_type] if visitor_type else list(VISITOR_TYPES)
-        pipe = self.client.pipeline(transaction=False)
+        calls = []
         for step in FUNNEL_STEPS:
             keys = [
                 self.keys.funnel_counter(day, step, src, vt)
@@ -45,5 +46,11 @@ class FunnelStore:
                 for src in sources
                 for vt in visitor_types
             ]
-            pipe.pfcount(*keys)
-        return [int(n) for n in pipe.execute()]
+            # All in {funnel}: one slot. (redis-py refuses pipe.pfcount on a cluster, where
+            # it cannot know that; a raw PFCOUNT is routed by its first key.)
+            calls.append(Call(("PFCOUNT", *keys)))
+        replies = run_calls(self.client, calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [int(n) for n in replies]

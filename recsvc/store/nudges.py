@@ -20,15 +20,18 @@ Three kinds of keys (``recsvc.keys``):
 - ``nudge_stats``: HASH ``<UTC day>|<channel>|<counter>`` -> count or value
   (``recsvc.core.nudge_report`` lists the counters).
 
-Claims are one Lua script (``_TAKE``): per candidate it checks that the index still holds
-the cart the caller saw, that the channel has not had this cart yet and, for a claim, the
-owner's weekly cap (a held-out chance is recorded whatever the cap, as in the backtest),
-then marks it and counts it, all in one step, so two senders calling at once
-never get the same cart and a counter never counts one twice.
+Claims are one Lua script per candidate in the owner's slot (``_TAKE``): it checks that the
+channel has not had this cart yet and, for a claim, the owner's weekly cap (a held-out
+chance is recorded whatever the cap, as in the backtest), then marks it, in one step, so
+two senders calling at once never get the same cart. The counters and the index
+(``{marketing}``, another slot on a cluster) follow in a second step: a sender killed
+between the two leaves a taken cart uncounted, never one counted twice
+(``docs/redis.md``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,7 +40,6 @@ from typing import Any
 
 import orjson
 import redis
-from redis.exceptions import NoScriptError
 
 from recsvc.core.events import NUDGE_CHANNELS, OFFSITE_NUDGE_CHANNELS, event_day, event_epoch
 from recsvc.core.nudge_report import COUNTERS, VALUE_COUNTERS
@@ -52,8 +54,10 @@ from recsvc.core.nudges import (
 )
 from recsvc.core.profile import CART_EVENTS
 from recsvc.keys import KeySpace
+from recsvc.redis_client import mget_any
 from recsvc.settings import Settings
 from recsvc.store.chance_writer import Chance, ChanceWriter
+from recsvc.store.outbox import Call, Relay, resolve_lease, run_calls
 
 # Events whose nudge bookkeeping needs the owner's nudge state.
 ATTRIBUTION_TYPES = frozenset({"nudge_sent", "nudge_impression", "nudge_click", "purchase"})
@@ -61,85 +65,55 @@ _RELEVANT_TYPES = ATTRIBUTION_TYPES | CART_EVENTS
 # Index entries read per round trip while looking for due carts.
 PAGE_SIZE = 200
 
-# Reads several hashes in one round trip on a connection that holds a WATCH (a pipeline in
-# immediate mode sends one command per call). KEYS: the hashes. Read-only.
-_READ_HASHES = """
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
-return out
-"""
-
-# Takes carts for a channel, once per cart. KEYS[1] the channel's cart index (a taken cart
-# leaves it), KEYS[2] stats hash,
-# KEYS[3..] each candidate's nudge state. ARGV: channel, now, stats field prefix
-# ("<day>|<channel>|"), cap (negative: no cap, no claims kept: the onsite rule), window of
-# the cap in seconds, state TTL in seconds (0: none), check index (1/0), then per
-# candidate: owner, mode ("claim" or "holdout"), cart (its cart_changed_at).
-# Returns the 1-based positions of the candidates taken.
+# Takes one owner's cart for a channel, once per cart, in the owner's slot. KEYS[1] the
+# owner's nudge state, KEYS[2] the owner's customer lease (a ``u:`` owner; for a ``v:``
+# owner the state again: ingestion checks that hash itself). ARGV: channel, now, cap
+# (negative: no cap, no claims kept: the onsite rule), window of the cap in seconds, state
+# TTL in seconds (0: none), mode ("claim" or "holdout"), cart (its cart_changed_at), and
+# the SHA-1 of the owner's document (KEYS[3]) as the claim read it ("": not checked).
+# Returns 1 taken, 0 not (the weekly cap, or the document changed since it was read: the
+# cart may not be the one seen), 2 this cart was taken already, -1 the owner's documents
+# are being written (leased): try later.
 _TAKE = """
-local channel, now, prefix = ARGV[1], ARGV[2], ARGV[3]
-local cap, week, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local check_index = ARGV[7] == '1'
-local now_n = tonumber(now)
-local cycle = {'claimed_at', 'holdout_at', 'sent_at', 'clicked_at', 'recovered_at',
-               'recovered_order'}
-local taken = {}
-for i = 3, #KEYS do
-  local state = KEYS[i]
-  local at = 8 + (i - 3) * 3
-  local owner, mode, cart = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-  local cart_n = tonumber(cart)
-  local fresh = true
-  if check_index then
-    local indexed = redis.call('ZSCORE', KEYS[1], owner)
-    fresh = indexed ~= false and tonumber(indexed) == cart_n
-  end
-  local had = redis.call('HGET', state, channel .. ':cart')
-  if fresh and check_index and had and tonumber(had) == cart_n then
-    redis.call('ZREM', KEYS[1], owner)  -- this cart was taken already: it waits no more
-  end
-  if fresh and not (had and tonumber(had) == cart_n) then
-    local recent = {}
-    local claims = redis.call('HGET', state, 'claims')
-    if claims then
-      for t in string.gmatch(claims, '%S+') do
-        if now_n - tonumber(t) < week then table.insert(recent, t) end
-      end
-    end
-    -- The cap limits sends only: a held-out chance is recorded whatever the cap, as the
-    -- backtest (recsvc.marketing.nudge_sim) decides the holdout before the cap.
-    if mode == 'holdout' or cap < 0 or #recent < cap then
-      for _, name in ipairs(cycle) do redis.call('HDEL', state, channel .. ':' .. name) end
-      redis.call('HSET', state, channel .. ':cart', cart)
-      if mode == 'holdout' then
-        redis.call('HSET', state, channel .. ':holdout_at', now)
-        redis.call('HINCRBY', KEYS[2], prefix .. 'held_out', 1)
-      else
-        redis.call('HSET', state, channel .. ':claimed_at', now)
-        if cap >= 0 then
-          table.insert(recent, now)
-          redis.call('HSET', state, 'claims', table.concat(recent, ' '))
-          redis.call('HINCRBY', KEYS[2], prefix .. 'claimed', 1)
-        end
-      end
-      redis.call('HINCRBY', KEYS[2], prefix .. 'eligible', 1)
-      if ttl > 0 then redis.call('EXPIRE', state, ttl) end
-      if check_index then redis.call('ZREM', KEYS[1], owner) end
-      table.insert(taken, i - 2)
-    end
+if KEYS[2] ~= KEYS[1] and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if ARGV[8] ~= '' then
+  local document = redis.call('GET', KEYS[3])
+  if not document or redis.sha1hex(document) ~= ARGV[8] then return 0 end
+end
+local channel, now, mode, cart = ARGV[1], ARGV[2], ARGV[6], ARGV[7]
+local cap, week, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now_n, cart_n = tonumber(now), tonumber(cart)
+local state = KEYS[1]
+local had = redis.call('HGET', state, channel .. ':cart')
+if had and tonumber(had) == cart_n then return 2 end
+local recent = {}
+local claims = redis.call('HGET', state, 'claims')
+if claims then
+  for t in string.gmatch(claims, '%S+') do
+    if now_n - tonumber(t) < week then table.insert(recent, t) end
   end
 end
-return taken
-"""
-
-# Drops an owner whose document is gone (expired) from every channel's index: KEYS[1] the
-# document, KEYS[2..] the indexes; ARGV[1] owner. Conditional, so an entry written
-# meanwhile with its document stays.
-_FORGET = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+-- The cap limits sends only: a held-out chance is recorded whatever the cap, as the
+-- backtest (recsvc.marketing.nudge_sim) decides the holdout before the cap.
+if mode ~= 'holdout' and cap >= 0 and #recent >= cap then return 0 end
+for _, name in ipairs({'claimed_at', 'holdout_at', 'sent_at', 'clicked_at', 'recovered_at',
+                       'recovered_order'}) do
+  redis.call('HDEL', state, channel .. ':' .. name)
+end
+redis.call('HSET', state, channel .. ':cart', cart)
+if mode == 'holdout' then
+  redis.call('HSET', state, channel .. ':holdout_at', now)
+else
+  redis.call('HSET', state, channel .. ':claimed_at', now)
+  if cap >= 0 then
+    table.insert(recent, now)
+    redis.call('HSET', state, 'claims', table.concat(recent, ' '))
+  end
+end
+if ttl > 0 then redis.call('EXPIRE', state, ttl) end
 return 1
 """
+TAKEN, NOT_TAKEN, TAKEN_BEFORE, LEASED = 1, 0, 2, -1
 
 
 def utc_day(at: float) -> str:
@@ -199,8 +173,9 @@ class NudgeLedger:
     """The nudge side of one ingestion batch: which carts moved in the index, and what the
     batch's nudge events and purchases add to the owners' nudge state and the counters.
 
-    ``load`` runs inside the batch's WATCH; ``after_event`` after each record is applied;
-    ``queue`` inside its MULTI.
+    ``start_from`` takes the states read before the batch is applied; ``after_event`` runs
+    after each record is applied; ``state_writes``, ``index_changes`` and
+    ``counter_increments`` say what to write, slot by slot (``recsvc.store.events``).
     """
 
     def __init__(self, keys: KeySpace, settings: Settings) -> None:
@@ -215,15 +190,10 @@ class NudgeLedger:
         self.gone: set[str] = set()
         self.counts: Counter[str] = Counter()
 
-    def load(self, pipe: redis.client.Pipeline, owners: list[str]) -> None:
-        """Watch and read the nudge state of ``owners`` (usually none: most batches carry no
-        nudge event nor purchase, and then this costs nothing)."""
-        if not owners:
-            return
-        state_keys = [self.keys.nudge_state(owner) for owner in owners]
-        pipe.watch(*state_keys)
-        replies = pipe.eval(_READ_HASHES, len(state_keys), *state_keys)
-        self.states = {owner: _hash(flat) for owner, flat in zip(owners, replies, strict=True)}
+    def start_from(self, states: dict[str, dict[str, str]]) -> None:
+        """Begin with the nudge states of the batch's owners (``state_owners``) as read
+        (``nudge_state`` hashes decoded to str -> str); usually none."""
+        self.states = {owner: dict(state) for owner, state in states.items()}
 
     def stitched(self, visitor_id: str, user_id: str, customer: dict[str, Any]) -> None:
         """A visitor's cart moved into a customer's on their first login."""
@@ -318,37 +288,41 @@ class NudgeLedger:
                 self._count(day, channel, f"{prefix}recovered_value", line_value(record))
                 break
 
-    def queue(self, pipe: redis.client.Pipeline) -> None:
-        """The index, state and counter writes, inside the batch's MULTI."""
-        for index in (self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS):
-            for owner in self.gone:
-                pipe.zrem(index, owner)
-            for owner, shared in self.carts.items():
-                changed = cart_changed_at(shared)
-                if changed is None:
-                    pipe.zrem(index, owner)
-                else:
-                    # An unchanged cart a channel took already may come back here (a cart
-                    # event that changed nothing): the claim script drops it again.
-                    pipe.zadd(index, {owner: changed})
-        ttl = self.settings.profile_ttl_days * 86400
-        for owner in self.moved:
-            pipe.delete(self.keys.nudge_state(owner))
-        for owner, fields in self.removed.items():
-            if fields and owner not in self.moved:
-                pipe.hdel(self.keys.nudge_state(owner), *fields)
-        for owner, fields in self.changed.items():
-            key = self.keys.nudge_state(owner)
-            if fields and owner not in self.moved:
-                pipe.hset(key, mapping=fields)
-                if ttl:
-                    pipe.expire(key, ttl)
-        stats = self.keys.nudge_stats()
-        for field, amount in self.counts.items():
-            if field.rpartition("|")[2] not in VALUE_COUNTERS:
-                pipe.hincrby(stats, field, int(amount))
+    def state_writes(self, owner: str) -> dict[str, Any] | None:
+        """What the batch changes in ``owner``'s nudge state: ``{"drop": bool, "set":
+        {field: value}, "unset": [field]}`` (``drop``: the state moved to a customer on
+        login and is deleted), or None when nothing. Applied in the owner's slot, in the
+        same step as the owner's document (``recsvc.store.outbox``)."""
+        if owner in self.moved:
+            return {"drop": True, "set": {}, "unset": []}
+        changed, removed = self.changed.get(owner), self.removed.get(owner)
+        if not changed and not removed:
+            return None
+        return {"drop": False, "set": dict(changed or {}), "unset": sorted(removed or ())}
+
+    def owners_written(self) -> set[str]:
+        """Every owner whose nudge state ``state_writes`` has something for."""
+        return {o for o in {*self.moved, *self.changed, *self.removed} if self.state_writes(o)}
+
+    def index_changes(self) -> dict[str, float | None]:
+        """Cart index changes, the same for every off-site channel: owner -> its cart's
+        ``cart_changed_at`` (enters or stays in the index), or None (leaves it). An
+        unchanged cart a channel took already may come back (a cart event that changed
+        nothing): the claim drops it again."""
+        changes: dict[str, float | None] = dict.fromkeys(self.gone)
+        for owner, shared in self.carts.items():
+            changes[owner] = cart_changed_at(shared)
+        return changes
+
+    def counter_increments(self) -> dict[str, float]:
+        """``nudge_stats`` field -> amount to add (counts are whole, values rounded)."""
+        out: dict[str, float] = {}
+        for field_name, amount in self.counts.items():
+            if field_name.rpartition("|")[2] not in VALUE_COUNTERS:
+                out[field_name] = int(amount)
             elif amount:
-                pipe.hincrbyfloat(stats, field, round(amount, 2))
+                out[field_name] = round(amount, 2)
+        return out
 
 
 # --- claims ------------------------------------------------------------------------------
@@ -361,6 +335,8 @@ class DueCart:
     shared: dict[str, Any]  # cart and purchases
     changed: float  # cart_changed_at: the cart's identity for "once per cart"
     held_out: bool
+    # SHA-1 of the owner's document as read: the take checks it is unchanged.
+    digest: str = ""
 
 
 class NudgeStore:
@@ -368,8 +344,6 @@ class NudgeStore:
         self.client = client
         self.keys = keys
         self.settings = settings
-        self._take = client.register_script(_TAKE)
-        self._forget = client.register_script(_FORGET)
         # Onsite chances are written in the background, once per cart and process.
         self._chances = ChanceWriter(self._write_chances)
 
@@ -393,11 +367,16 @@ class NudgeStore:
             )
             if not page:
                 break
-            due, forgotten = self._due(channel, [_decode(owner) for owner, _ in page], now)
-            taken = self._take_up_to(channel, due, limit - len(claimed), now)
+            scores = {_decode(owner): score for owner, score in page}
+            due, forgotten = self._due(channel, list(scores), now)
+            # The index must still hold the cart the document shows (else ingestion is
+            # moving it: the next claim sees it).
+            due = [cart for cart in due if scores[cart.owner] == cart.changed]
+            taken, dropped = self._take_up_to(channel, due, limit - len(claimed), now)
             claimed.extend(cart for cart in taken if not cart.held_out)
-            # What was taken or forgotten left the index; the rest of the page stays ahead.
-            offset += len(page) - len(taken) - forgotten
+            # What was taken, taken before or forgotten left the index; the rest of the
+            # page stays ahead.
+            offset += len(page) - len(taken) - dropped - forgotten
         return claimed
 
     def record_chance(
@@ -410,26 +389,25 @@ class NudgeStore:
         return self._chances.add(Chance(owner, channel, changed, held_out, now))
 
     def _write_chances(self, chances: list[Chance]) -> None:
-        """The take script for each chance, all in one pipeline (bare EVALSHA: a registered
-        script on a pipeline would add a SCRIPT EXISTS round trip); loaded and run again
-        where Redis does not have it (restarted, flushed)."""
-        replies = self._pipe_takes(chances)
-        missing = [c for c, r in zip(chances, replies, strict=True) if isinstance(r, NoScriptError)]
-        if missing:
-            self.client.script_load(_TAKE)
-            replies = [r for r in replies if not isinstance(r, NoScriptError)]
-            replies += self._pipe_takes(missing)
+        """The take script for each chance in its owner's slot, then the counters, all
+        pipelined (``recsvc.store.outbox.run_calls``)."""
+        carts = [DueCart(c.owner, {}, {}, c.changed, c.held_out) for c in chances]
+        calls = [
+            self._take_call(c.channel, cart, c.now, offsite=False)
+            for c, cart in zip(chances, carts, strict=True)
+        ]
+        replies = run_calls(self.client, calls)
         failed = next((r for r in replies if isinstance(r, Exception)), None)
         if failed is not None:
             raise failed
-
-    def _pipe_takes(self, chances: list[Chance]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for chance in chances:
-            due = DueCart(chance.owner, {}, {}, chance.changed, chance.held_out)
-            keys, args = self._take_call(chance.channel, [due], chance.now, offsite=False)
-            pipe.evalsha(self._take.sha, len(keys), *keys, *args)
-        return pipe.execute(raise_on_error=False)
+        self._count_taken(
+            [
+                (c.channel, cart, c.now)
+                for c, cart, r in zip(chances, carts, replies, strict=True)
+                if r == TAKEN
+            ],
+            offsite=False,
+        )
 
     def counts(
         self, start: date, end: date, channels: Iterable[str]
@@ -459,13 +437,10 @@ class NudgeStore:
         decide, the index only shortlisted them), and how many owners were dropped from the
         indexes because their document is gone."""
         document_keys = [self._document_key(owner) for owner in owners]
-        found, forgotten = [], 0
-        for owner, key, raw in zip(
-            owners, document_keys, self.client.mget(document_keys), strict=True
-        ):
+        found, gone = [], []
+        for owner, raw in zip(owners, mget_any(self.client, document_keys), strict=True):
             if raw is None:
-                indexes = [self.keys.cart_index(c) for c in OFFSITE_NUDGE_CHANNELS]
-                forgotten += self._forget(keys=[key, *indexes], args=[owner])
+                gone.append(owner)
                 continue
             document = orjson.loads(raw)
             shared = _shared_of(owner, document)
@@ -474,17 +449,35 @@ class NudgeStore:
                 continue
             held_out = in_holdout(owner, channel, self.settings.nudge_holdout_share)
             changed = cart_changed_at(shared)
-            found.append(DueCart(owner, document, shared, changed, held_out))
-        return found, forgotten
+            digest = hashlib.sha1(raw).hexdigest()
+            found.append(DueCart(owner, document, shared, changed, held_out, digest))
+        return found, self._forget(gone)
+
+    def _forget(self, owners: list[str]) -> int:
+        """Drop owners whose document is gone (expired) from every channel's index. Checked
+        again just before (the documents and the indexes are in different slots: a
+        document written between the check and the ZREM loses its index entry until its
+        cart next changes)."""
+        if not owners:
+            return 0
+        exists = run_calls(self.client, [Call(("EXISTS", self._document_key(o))) for o in owners])
+        doomed = [o for o, n in zip(owners, exists, strict=True) if n == 0]
+        if doomed:
+            calls = [
+                Call(("ZREM", self.keys.cart_index(c), *doomed)) for c in OFFSITE_NUDGE_CHANNELS
+            ]
+            run_calls(self.client, calls)
+        return len(doomed)
 
     def _take_up_to(
         self, channel: str, due: list[DueCart], wanted: int, now: float
-    ) -> list[DueCart]:
-        """Run the claim script over ``due`` in order, never handing it more claims than are
+    ) -> tuple[list[DueCart], int]:
+        """Run the take script over ``due`` in order, never handing it more claims than are
         still ``wanted`` (a cart it claims must be returned); held-out carts ride along and
-        are recorded. Returns every cart taken, held out ones included."""
+        are recorded. Returns every cart taken, held out ones included, and how many
+        others left the index (taken before)."""
         taken: list[DueCart] = []
-        claimed = 0
+        dropped = claimed = 0
         rest = list(due)
         while rest and claimed < wanted:
             chunk: list[DueCart] = []
@@ -492,41 +485,73 @@ class NudgeStore:
             while rest and claims < wanted - claimed:
                 chunk.append(rest.pop(0))
                 claims += not chunk[-1].held_out
-            got = self._run_take(channel, chunk, now, offsite=True)
+            got, before = self._run_take(channel, chunk, now)
             taken.extend(got)
+            dropped += len(before)
             claimed += sum(1 for cart in got if not cart.held_out)
-        return taken
+        return taken, dropped
 
     def _run_take(
-        self, channel: str, carts: list[DueCart], now: float, offsite: bool
-    ) -> list[DueCart]:
-        if not carts:
-            return []
-        keys, args = self._take_call(channel, carts, now, offsite)
-        taken = self._take(keys=keys, args=args)
-        return [carts[position - 1] for position in taken]
+        self, channel: str, carts: list[DueCart], now: float
+    ) -> tuple[list[DueCart], list[DueCart]]:
+        """Take ``carts`` (each in its owner's slot), then count them and drop them, and
+        those taken before, from the channel's index. Leased owners are left for later
+        (their stale leases resolved)."""
+        calls = [self._take_call(channel, cart, now, offsite=True) for cart in carts]
+        replies = run_calls(self.client, calls)
+        failed = next((r for r in replies if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise failed
+        taken = [c for c, r in zip(carts, replies, strict=True) if r == TAKEN]
+        before = [c for c, r in zip(carts, replies, strict=True) if r == TAKEN_BEFORE]
+        leased = [c for c, r in zip(carts, replies, strict=True) if r == LEASED]
+        self._count_taken([(channel, cart, now) for cart in taken], offsite=True)
+        if taken or before:
+            self.client.zrem(self.keys.cart_index(channel), *(c.owner for c in taken + before))
+        if leased:
+            self._settle_leases([c.owner for c in leased], now)
+        return taken, before
 
-    def _take_call(
-        self, channel: str, carts: list[DueCart], now: float, offsite: bool
-    ) -> tuple[list[str], list[Any]]:
-        """The take script's keys and arguments (see ``_TAKE``)."""
+    def _count_taken(self, taken: list[tuple[str, DueCart, float]], offsite: bool) -> None:
+        """Add the counters of carts just taken (``{marketing}``)."""
+        if not taken:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for channel, cart, now in taken:
+            prefix = f"{utc_day(now)}|{channel}|"
+            pipe.hincrby(self.keys.nudge_stats(), prefix + "eligible", 1)
+            if cart.held_out:
+                pipe.hincrby(self.keys.nudge_stats(), prefix + "held_out", 1)
+            elif offsite:
+                pipe.hincrby(self.keys.nudge_stats(), prefix + "claimed", 1)
+        pipe.execute()
+
+    def _settle_leases(self, owners: list[str], now: float) -> None:
+        """Resolve the stale customer leases among ``owners`` (a writer died holding it)."""
+        users = [o.partition(":")[2] for o in owners if o.startswith("u:")]
+        values = mget_any(self.client, [self.keys.customer_lease(u) for u in users])
+        stale_ms = self.settings.customer_lease_stale_seconds * 1000
+        relay = Relay(self.client, self.keys, self.settings)
+        for user_id, value in zip(users, values, strict=True):
+            if value and now * 1000 - int(value.decode().rpartition("|")[2]) >= stale_ms:
+                resolve_lease(self.client, self.keys, relay, user_id, value)
+
+    def _take_call(self, channel: str, cart: DueCart, now: float, offsite: bool) -> Call:
+        """The take script's call for one cart (see ``_TAKE``)."""
+        state = self.keys.nudge_state(cart.owner)
+        kind, _, name = cart.owner.partition(":")
+        lease = self.keys.customer_lease(name) if kind == "u" else state
         args: list[Any] = [
             channel,
             repr(now),
-            f"{utc_day(now)}|{channel}|",
             self.settings.nudge_cap_per_week if offsite else -1,
             WEEK,
             self.settings.profile_ttl_days * 86400,
-            1 if offsite else 0,
+            "holdout" if cart.held_out else "claim",
+            repr(cart.changed),
+            cart.digest,
         ]
-        for cart in carts:
-            args += [cart.owner, "holdout" if cart.held_out else "claim", repr(cart.changed)]
-        keys = [
-            self.keys.cart_index(channel),
-            self.keys.nudge_stats(),
-            *(self.keys.nudge_state(cart.owner) for cart in carts),
-        ]
-        return keys, args
+        return Call.lua(_TAKE, [state, lease, self._document_key(cart.owner)], args)
 
     def _document_key(self, owner: str) -> str:
         kind, _, name = owner.partition(":")

@@ -14,7 +14,9 @@ import pytest
 
 from recsvc.clock import utc
 from recsvc.core.events import PRODUCT_EVENT_TYPES, format_timestamp
-from recsvc.store.stream import decode_entry
+from recsvc.eventlog.exporter import parse_stream_id
+from recsvc.settings import Settings
+from recsvc.store.stream import decode_entry, stream_keys
 from recsvc.web.app import create_app
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -50,8 +52,13 @@ def errors_of(response, code="validation_error"):
 
 
 def stream(redis_conn, keys):
-    """The event records in the stream, oldest first."""
-    return [decode_entry(fields) for _, fields in redis_conn.xrange(keys.events_stream())]
+    """The event records in every shard of the stream, oldest first (each shard in its
+    order: a visitor's events are in one shard)."""
+    entries = []
+    for key in stream_keys(keys, Settings.stream_shards):
+        entries += redis_conn.xrange(key)
+    entries.sort(key=lambda entry: parse_stream_id(entry[0]))
+    return [decode_entry(fields) for _, fields in entries]
 
 
 def snapshot(redis_conn, settings):
@@ -107,8 +114,12 @@ def test_batch_lands_in_order_with_normalised_utc_timestamps(client, redis_conn,
     ]
     response = post(client, {"events": events})
     assert response.status_code == 202
-    records = stream(redis_conn, keys)
-    assert [r["id"] for r in records] == response.get_json()["ids"]
+    ids = response.get_json()["ids"]
+    # In order per visitor (a visitor's events share a stream shard).
+    found = stream(redis_conn, keys)
+    records = [r for r in found if r["visitor_id"] == OK["visitor_id"]]
+    records += [r for r in found if r["visitor_id"] == "v-2"]
+    assert [r["id"] for r in records] == ids
     assert [r["timestamp"] for r in records[:4]] == [
         "2026-03-10T12:00:00.000Z",
         "2026-03-10T11:00:00.000Z",
@@ -164,7 +175,7 @@ def test_a_full_batch_of_1000_is_accepted(client, redis_conn, keys):
     response = post(client, {"events": events})
     assert response.status_code == 202
     assert response.get_json()["accepted"] == 1000
-    assert redis_conn.xlen(keys.events_stream()) == 1000
+    assert len(stream(redis_conn, keys)) == 1000
 
 
 # --- the validation matrix ----------------------------------------------------------------
@@ -350,7 +361,7 @@ def test_numbers_beyond_float_range_are_422(client, redis_conn, keys, json_text,
     # JSON has no NaN or infinity, but 1e400 is valid JSON that Python reads as infinity:
     # it must not reach the stream, whose records every reader parses as strict JSON.
     assert_names(errors_of(post_raw(client, json_text)), 0, field)
-    assert redis_conn.xlen(keys.events_stream()) == 0
+    assert len(stream(redis_conn, keys)) == 0
 
 
 def test_oversized_body_is_413_json(settings, clock, redis_conn):
@@ -377,7 +388,7 @@ def test_one_bad_event_among_50_writes_nothing(client, redis_conn, keys, setting
     ]
     assert post(client, {"events": seed}).status_code == 202
     before = snapshot(redis_conn, settings)
-    assert redis_conn.xlen(keys.events_stream()) == 2
+    assert len(stream(redis_conn, keys)) == 2
 
     events = [
         {
@@ -393,7 +404,7 @@ def test_one_bad_event_among_50_writes_nothing(client, redis_conn, keys, setting
     errors = errors_of(post(client, {"events": events}))
     assert [(e["index"], e["field"]) for e in errors] == [(bad_at, "item_id")]
 
-    assert redis_conn.xlen(keys.events_stream()) == 2
+    assert len(stream(redis_conn, keys)) == 2
     assert snapshot(redis_conn, settings) == before
     assert not redis_conn.exists(keys.visitor_profile("v-5"), keys.customer("u-2"))
 

@@ -7,7 +7,7 @@ import pytest
 from recsvc.core.events import format_timestamp, new_event_id
 from recsvc.store.events import EventWriter, StreamFull, TooMuchContention
 from recsvc.store.profiles import ProfileStore
-from recsvc.store.stream import decode_entry
+from recsvc.store.stream import read_records, total_length
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -32,15 +32,22 @@ def profiles(redis_conn, keys):
     return ProfileStore(redis_conn, keys)
 
 
-def test_batch_lands_in_stream_profile_and_funnel(writer, profiles, redis_conn, keys):
+def stream_length(redis_conn, keys, settings):
+    return total_length(redis_conn, keys, settings.stream_shards)
+
+
+def by_id(records):
+    return sorted(records, key=lambda record: record["id"])
+
+
+def test_batch_lands_in_stream_profile_and_funnel(writer, profiles, redis_conn, keys, settings):
     batch = [
         rec("page_view", "v1", source="email"),
         rec("product_view", "v1", 1, item_id="a"),
         rec("add_to_cart", "v2", 2, item_id="b", price=3.0),
     ]
     assert writer.write(batch) == 3
-    entries = redis_conn.xrange(keys.events_stream())
-    assert [decode_entry(fields) for _, fields in entries] == batch
+    assert read_records(redis_conn, keys, settings.stream_shards) == by_id(batch)
     visitor, _shared = profiles.load("v1")
     assert visitor["counts"] == {"page_view": 1, "product_view": 1}
     assert profiles.load("v2")[1]["cart"]["items"]["b"]["quantity"] == 1
@@ -60,7 +67,7 @@ def test_full_stream_rejects_the_whole_batch(redis_conn, keys, settings):
     small.write([rec("page_view", "v1"), rec("page_view", "v1", 1)])
     with pytest.raises(StreamFull):
         small.write([rec("page_view", "v2"), rec("page_view", "v3")])
-    assert redis_conn.xlen(keys.events_stream()) == 2
+    assert stream_length(redis_conn, keys, settings) == 2
     assert redis_conn.get(keys.visitor_profile("v2")) is None
     assert redis_conn.get(keys.visitor_profile("v3")) is None
 
@@ -89,7 +96,8 @@ def test_stitched_visitor_without_user_id_on_later_events(writer, profiles):
 
 
 def test_concurrent_writers_lose_no_update(redis_conn, keys, settings, profiles):
-    """WATCH makes racing writers to one visitor retry on fresh state, not overwrite."""
+    """The commit's check of the document as read makes racing writers to one visitor
+    retry on fresh state, not overwrite."""
     per_thread, threads = 25, 4
 
     def send(worker: int):
@@ -111,7 +119,7 @@ def test_concurrent_writers_lose_no_update(redis_conn, keys, settings, profiles)
         t.join()
     visitor, _ = profiles.load("hot")
     assert visitor["counts"]["product_view"] == per_thread * threads
-    assert redis_conn.xlen(keys.events_stream()) == per_thread * threads
+    assert stream_length(redis_conn, keys, settings) == per_thread * threads
 
 
 def test_documents_are_compact_json(writer, redis_conn, keys):

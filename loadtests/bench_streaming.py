@@ -1,0 +1,105 @@
+"""Peak memory of building the training matrix against log size: streaming beside in-memory.
+
+    python -m loadtests.bench_streaming [--sizes 300000,1000000,3000000]
+
+Writes synthetic exported logs (``recsvc.eventlog`` layout, one partition per day) of each
+size over the same 20,000 visitors and 2,000 items, so the matrix grows far slower than
+the log; then, each in a fresh process, builds the matrix with
+``training.streaming.stream_matrix`` and with ``training.loaders.load_events`` +
+``training.matrix.build_matrix``, and prints each one's peak RSS (``ru_maxrss``), time and
+non-zeros. The streaming build's peak should stay flat as the log grows; the in-memory
+one's grows with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# A store whose matrix fills up early: the log then grows with repeat visits, the matrix
+# hardly, which is when a build that holds every event pays for it.
+VISITORS, ITEMS, PER_DAY = 20_000, 2_000, 200_000
+
+PROBE = """
+import json, resource, sys, time
+from pathlib import Path
+how, log = sys.argv[1], Path(sys.argv[2])
+started = time.perf_counter()
+if how == "streaming":
+    from training.streaming import stream_matrix
+    matrix = stream_matrix(log).matrix
+else:
+    from training.loaders import load_events
+    from training.matrix import build_matrix
+    matrix = build_matrix(load_events(log)[0]).matrix
+print(json.dumps({
+    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "seconds": round(time.perf_counter() - started, 1),
+    "nonzeros": int(matrix.nnz),
+}))
+"""
+
+
+def write_log(folder: Path, events: int, seed: int = 0) -> int:
+    """A log of ``events`` product views and carts; returns its size in bytes."""
+    rng = np.random.default_rng(seed)
+    size, written, day = 0, 0, 0
+    while written < events:
+        n = min(PER_DAY, events - written)
+        visitors = rng.integers(0, VISITORS, n)
+        items = np.minimum(rng.zipf(1.3, n), ITEMS) - 1
+        kinds = np.where(rng.random(n) < 0.9, "product_view", "add_to_cart")
+        seconds = np.sort(rng.integers(0, 86_400, n))
+        partition = folder / f"date=2026-01-{day + 1:02d}"
+        partition.mkdir(parents=True)
+        stamp = f"2026-01-{day + 1:02d}T"
+        lines = [
+            f'{{"id":"{written + k:032x}","type":"{kinds[k]}","visitor_id":"v{visitors[k]}",'
+            f'"item_id":"i{items[k]}","timestamp":"{stamp}{seconds[k] // 3600:02d}:'
+            f'{seconds[k] // 60 % 60:02d}:{seconds[k] % 60:02d}.000Z"}}\n'
+            for k in range(n)
+        ]
+        path = partition / "part-0000000000000_000000-0000000000000_000000.jsonl"
+        path.write_text("".join(lines))
+        size += path.stat().st_size
+        written += n
+        day += 1
+    return size
+
+
+def measure(how: str, log: Path) -> dict:
+    answer = subprocess.run(
+        [sys.executable, "-c", PROBE, how, str(log)], capture_output=True, text=True, check=True
+    )
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="300000,1000000,3000000")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="recsvc-streaming-") as tmp:
+        for events in (int(n) for n in args.sizes.split(",")):
+            log = Path(tmp) / f"log-{events}"
+            started = time.perf_counter()
+            size = write_log(log, events)
+            took = time.perf_counter() - started
+            print(f"wrote {events} events ({size / 2**20:.0f} MiB) in {took:.0f} s")
+            for how in ("streaming", "in-memory"):
+                row = {"events": events, "log_mib": round(size / 2**20), "build": how}
+                row |= measure(how, log)
+                rows.append(row)
+                print(row)
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
