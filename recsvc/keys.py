@@ -145,7 +145,7 @@ class KeySpace:
         return f"{self.namespace}:{{mv:{version}}}:similar:{chunk}"
 
     def model_session(self, version: str, name: str, chunk: int) -> str:
-        """Raw bytes of one session-model array (training.session_artifact), in chunks."""
+        """Raw bytes of one session-model array (``session_arrays``), in chunks."""
         return f"{self.namespace}:{{mv:{version}}}:session:{name}:{chunk}"
 
     def model_lists(self, version: str) -> str:

@@ -104,8 +104,9 @@ class Settings:
     # Default re-ranking: 0 keeps the model's order.
     default_diversity: float = 0.0
     # Anonymous visitors with recent items: "session" scores their current session with
-    # the version's session model (training.session_query; fold-in when the version has
-    # none), "foldin" always folds their recent items into an ALS vector.
+    # the version's session model (fold-in when the version has none), "foldin" always
+    # folds their recent items into an ALS vector (recsvc.scoring.strategies.visitor_chain;
+    # any other value is refused at start).
     anonymous_strategy: str = "session"
 
     # --- Marketing: segments, banners, nudges ----------------------------------------------

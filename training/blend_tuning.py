@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from recsvc.scoring.blend import PARTS, BlendParams, blend_parts, recent_part
+from recsvc.scoring.blend import PARTS, BlendParams, blend_parts, part_weights, recent_part
 from recsvc.scoring.model import ScoringModel
 from recsvc.scoring.state import VisitorState, Want
 
@@ -83,8 +83,7 @@ class _Stacked:
 
     def per_visitor(self, params: BlendParams, relevant: np.ndarray) -> np.ndarray:
         """NDCG@10 of each visitor under ``params``."""
-        weights = np.array([getattr(params, name) for name in PARTS])
-        scores = np.einsum("w,uwm->um", weights, self.values)
+        scores = np.einsum("w,uwm->um", part_weights(params), self.values)
         scores[~self.valid] = -np.inf
         # Candidates are in ascending row order: a stable sort breaks ties by row, as the
         # strategy does.

@@ -161,6 +161,8 @@ def retailrocket_top_n(
         test_days=test_days,
         exclude_seen=exclude_seen,
         warm_start_share=0.0,
+        validation_visitors=None,
+        test_visitors=None,  # every test visitor counted
         show_progress=show_progress,
     )
     baselines = scorers if scorers is not None else retailrocket_scorers(exclude_seen)

@@ -212,7 +212,7 @@ def strategy_codes(
     codes_of_rows = log_items.rows(np.asarray(model.item_ids))
     codes = np.full((len(states), k), -1, np.int64)
     used: dict[str, int] = {}
-    want = Want(n=k, exclude_seen=exclude_seen)
+    want = Want(n=k, exclude_seen=exclude_seen, explain=False)
     for n, state in enumerate(tqdm(states, desc="served", disable=not show_progress)):
         ranked = recommend(chain, model, state, want)
         codes[n, : len(ranked)] = codes_of_rows[ranked.rows]
@@ -278,12 +278,21 @@ def evaluate_visitors(
     exclude_seen: bool = False,
     positives: Sequence[str] | None = POSITIVES,
     anonymous: str = "session",
+    max_visitors: int | None = None,
+    seed: int = 0,
     fit_seconds: Mapping[str, float] | None = None,
     show_progress: bool = False,
 ) -> Report:
     """The per-visitor protocol (module docstring): the served chain (when ``served`` is
-    given, its long-term vectors from ``user_factors``) beside every fitted scorer."""
+    given, its long-term vectors from ``user_factors``) beside every fitted scorer, on
+    every test visitor or, with ``max_visitors``, on the same fixed random sample of them
+    for every model (the report says how many of how many)."""
     test = visitor_test(split, positives, exclude_seen)
+    if max_visitors is not None and len(test) > max_visitors:
+        test.report["sampled_from"] = len(test)
+        rng = np.random.default_rng(seed)
+        test = test.subset(np.sort(rng.choice(len(test), max_visitors, replace=False)))
+        test.report["users"], test.report["targets"] = len(test), int(test.targets.nnz)
     log_items = IdMap(split.train.items)
     n_items, k = matrix.shape[1], max(ks)
     fit_seconds = fit_seconds or {}

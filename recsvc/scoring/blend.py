@@ -16,7 +16,10 @@ For a visitor the model was fit on, every candidate item ``i`` scores::
 each divided by its largest value among the allowed candidates (so the weights compare
 parts whose scores live on different scales: dot products, probabilities, recency). The
 candidates are the long-term vector's ``candidates`` best items (the norm-pruned index),
-the session's ``candidates`` best, and the visitor's own items.
+the session's ``candidates`` best, and the visitor's own items. The long-term part always
+weighs at least ``LONG_TERM_TIEBREAK``: where the tuned weight is 0 (on RetailRocket the
+session and the own items carry it) the long-term vector still orders what the other
+parts leave equal, and ranks alone for a known visitor the service has no profile of.
 
 The weights are tuned by ``recsvc train`` on a validation split carved from the train
 part, every weight combination scored through :func:`combine` on the parts
@@ -36,6 +39,9 @@ from recsvc.scoring.state import Evidence, VisitorState
 
 if TYPE_CHECKING:  # the model holds its BlendParams
     from recsvc.scoring.model import ScoringModel
+
+# The least weight of the long-term part (module docstring): far below any tuned weight.
+LONG_TERM_TIEBREAK = 1e-3
 
 
 @dataclass(frozen=True)
@@ -78,14 +84,19 @@ class BlendParts:
     def contributions(self, params: BlendParams) -> np.ndarray:
         """Each part's weighted value per candidate: shape (5, m), in the order long
         term, session, recent, cart, purchased."""
-        weights = np.array(
-            [params.long_term, params.session, params.recent, params.cart, params.purchased]
-        )
+        weights = part_weights(params)
         values = np.stack([self.long_term, self.session, self.recent, self.in_cart, self.purchased])
         return weights[:, None] * values
 
 
 PARTS = ("long_term", "session", "recent", "cart", "purchased")
+
+
+def part_weights(params: BlendParams) -> np.ndarray:
+    """The weight of each of :data:`PARTS` (the long-term part's at least
+    ``LONG_TERM_TIEBREAK``): shape (5,), float64."""
+    long_term = max(params.long_term, LONG_TERM_TIEBREAK)
+    return np.array([long_term, params.session, params.recent, params.cart, params.purchased])
 
 
 def combine(parts: BlendParts, params: BlendParams) -> np.ndarray:
@@ -100,7 +111,7 @@ def blend_parts(
     _, own_rows = _recent_values(state, params)
     sources = [own_rows[mask[own_rows]], state.cart, state.purchased]
     long_rows = np.zeros(0, np.int64)
-    if state.vector is not None and params.long_term:
+    if state.vector is not None:
         long_rows, _ = model.index.search(state.vector, params.candidates, mask)
     scored = _session_scores(model, state, params)
     if scored is not None:

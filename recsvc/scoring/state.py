@@ -103,6 +103,9 @@ class Want:
     categories : ndarray, shape (n_items,), int32, or None
         Category code per item row (-1: unknown), for the popular strategy's favourite
         category.
+    explain : bool
+        Work out the evidence; an evaluation, which only reads the ranking, turns it off
+        (the rows and scores are the same either way).
     """
 
     n: int = 10
@@ -110,6 +113,7 @@ class Want:
     exclude_seen: bool = False
     width: int = 0
     categories: np.ndarray | None = None
+    explain: bool = True
 
     @property
     def k(self) -> int:
@@ -152,7 +156,8 @@ class Ranked:
     scores : ndarray, shape (m,), float32, or None
         Their scores; None where the strategy ranks without one (popular).
     evidence : list of list of Evidence
-        Per row, every contribution, largest share first.
+        Per row, every contribution, largest share first (strategies whose evidence costs
+        work leave the lists empty when the want does not ask to explain).
     """
 
     strategy: str

@@ -49,6 +49,11 @@ class Strategy(ABC):
         """Up to ``want.k`` allowed rows, best first (ties by row), with evidence."""
 
 
+def _none(rows: np.ndarray) -> list[list[Evidence]]:
+    """No evidence for any of ``rows`` (the want did not ask to explain)."""
+    return [[] for _ in range(len(rows))]
+
+
 def _top(scores: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best ``scores``, best first, equal scores by row."""
     return np.lexsort((rows, -scores))[:k]
@@ -68,7 +73,7 @@ class KnownVisitorBlend(Strategy):
         parts = blend_parts(model, state, want.mask(model.n_items, state), params)
         scores = combine(parts, params)
         picked = _top(scores, parts.rows, want.k)
-        evidence = blend_evidence(model, parts, params, picked)
+        evidence = blend_evidence(model, parts, params, picked) if want.explain else _none(picked)
         return Ranked(
             self.name,
             parts.rows[picked].astype(np.int32),
@@ -96,6 +101,8 @@ class SessionStrategy(Strategy):
         found = recommend_session(model.session, items, want.k, want.mask(model.n_items, state))
         keep = found.ids >= 0
         rows, scores = found.ids[keep], found.scores[keep]
+        if not want.explain:
+            return Ranked(self.name, rows, scores, _none(rows))
         width = len(np.unique(items))
         sources, shares = explain_session(model.session, items, rows, found.factors, top=width)
         evidence = [
@@ -121,8 +128,8 @@ class FoldInStrategy(Strategy):
         )
         vector = model.folder.vector(state.recent, weights)
         rows, scores = model.index.search(vector, want.k, want.mask(model.n_items, state))
-        evidence: list[list[Evidence]] = [[] for _ in range(len(rows))]
-        if len(rows):
+        evidence = _none(rows)
+        if len(rows) and want.explain:
             shares, history = model.folder.shares(state.recent, weights, rows)
             evidence = [
                 sorted(

@@ -78,7 +78,7 @@ class ItemSide:
     similar_items: np.ndarray  # (n_items, s) int32, -1 padded
     similar_scores: np.ndarray  # (n_items, s) float32
     lists: dict[str, list[str]]
-    # The session model's named arrays (training.session_artifact); empty without one.
+    # The session model's named arrays (recsvc.scoring.artifact.session_arrays); empty without one.
     session: dict[str, np.ndarray] = field(default_factory=dict)
 
 

@@ -169,6 +169,13 @@ class StrategyContract:
                 shares = [e.share for e in entries]
                 assert shares == sorted(shares, reverse=True)
 
+    def test_explaining_changes_nothing_but_the_evidence(self, fitted):
+        _m, _s, explained = self.rank(fitted, n=12)
+        _m, _s, bare = self.rank(fitted, n=12, explain=False)
+        assert explained.rows.tolist() == bare.rows.tolist()
+        if explained.scores is not None:
+            assert explained.scores.tolist() == bare.scores.tolist()
+
     def test_deterministic(self, fitted):
         _m, _s, first = self.rank(fitted, n=10)
         _m, _s, again = self.rank(fitted, n=10)
@@ -293,3 +300,14 @@ def test_chains_fall_back_in_order(fitted):
     assert choose(CART_CHAIN, model, VisitorState()) is POPULAR
     with pytest.raises(ValueError):
         visitor_chain("als")
+
+
+def test_a_known_visitor_without_a_profile_is_ranked_by_their_vector_even_at_weight_0(fitted):
+    from dataclasses import asdict, replace
+
+    model, _matrix, als = fitted
+    params = replace(model.serving.blend, long_term=0.0)
+    tuned = replace(model, manifest={**model.manifest, "serving": {"blend": asdict(params)}})
+    ranked = BLEND.rank(tuned, VisitorState(vector=als.user_factors[0]), Want(n=10))
+    rows, _ = model.index.search(als.user_factors[0], 10)
+    assert ranked.rows.tolist() == rows.tolist()

@@ -217,3 +217,10 @@ def test_tiles_come_from_the_catalog_the_worker_holds(served):
     svc.catalog.upsert([{"item_id": first["item_id"], "title": "Renamed"}])
     assert svc.holder.refresh()
     assert recommend(client, "stranger", n=1)["items"][0]["title"] == "Renamed"
+
+
+def test_an_unknown_anonymous_strategy_is_refused_at_start(settings, clock):
+    from recsvc.web.app import create_app
+
+    with pytest.raises(ValueError, match="anonymous strategy"):
+        create_app(settings.replace(anonymous_strategy="als"), clock=clock)
