@@ -3,7 +3,7 @@
     python -m loadtests.bench_strategies [--items 100000] [--factors 64]
         [--sessions 300000] [--requests 2000]
 
-Builds the serving benchmark's model (``loadtests.bench_serving.structured_artifact``:
+Builds the serving benchmark's model (``loadtests.bench_model.structured_artifact``:
 clustered factors with heavy-tailed norms and a session model fit on synthetic cluster
 sessions) and times, over ``--requests`` visitors each, what a worker runs per request:
 
@@ -28,7 +28,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from loadtests.bench_serving import structured_artifact
+from loadtests.bench_model import structured_artifact
 from recsvc.scoring.model import ScoringModel
 from recsvc.scoring.state import VisitorState, Want
 from recsvc.scoring.strategies import BLEND, CART, FOLD_IN, SESSION, SIMILAR

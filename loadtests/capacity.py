@@ -66,8 +66,7 @@ def records_for(visitors: int, per_visitor: int, seed: int) -> list[dict]:
     now = format_timestamp(datetime.now(UTC))
     out = []
     for n in range(visitors * per_visitor):
-        body = event(rng)
-        body["visitor_id"] = f"v{n % visitors}"
+        body = event(rng, f"v{n % visitors}")
         out.append({**body, "id": new_event_id(), "timestamp": now})
     return out
 

@@ -1,4 +1,9 @@
-"""Start ``recsvc serve`` in a subprocess for a benchmark, in a namespace of its own."""
+"""Start ``recsvc serve`` in a subprocess for a benchmark or a drill, in a namespace of its own.
+
+The service runs with API keys on, as in production: ``KEYS`` holds one key per role, and
+load generators send the admin key (``ADMIN_HEADERS``) so that they keep working whatever
+a public key may do (identity tokens and per-key rate limits apply to public keys).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,22 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import requests
 
 from recsvc.redis_client import start_embedded
+
+KEYS = {"public": "bench-public-key", "sender": "bench-sender-key", "admin": "bench-admin-key"}
+ADMIN_HEADERS = {"X-API-Key": KEYS["admin"]}
+KEY_SETTINGS = {
+    "RECSVC_PUBLIC_KEYS": KEYS["public"],
+    "RECSVC_SENDER_KEYS": KEYS["sender"],
+    "RECSVC_ADMIN_KEYS": KEYS["admin"],
+}
 
 
 def free_port() -> int:
@@ -38,50 +55,104 @@ def benchmark_redis(prefix: str = "recsvc-bench-") -> Iterator[str]:
         embedded.stop()
 
 
+@dataclass(frozen=True)
+class Service:
+    """A running ``recsvc serve``: gunicorn's master is ``process``."""
+
+    port: int
+    namespace: str
+    redis_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def master_pid(self) -> int:
+        return self.process.pid
+
+    def call(
+        self, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)
+    ) -> Any:
+        """One request with the admin key (setting up a benchmark: never measured); the
+        JSON answer. Raises when the status is not in ``expect``."""
+        answer = requests.request(
+            method, self.url + path, json=body, headers=ADMIN_HEADERS, timeout=120
+        )
+        if answer.status_code not in expect:
+            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+        return answer.json()
+
+    def send_events(self, events: list[dict], batch: int = 1000) -> int:
+        """Post ``events`` in batches; how many were accepted."""
+        accepted = 0
+        for start in range(0, len(events), batch):
+            body = {"events": events[start : start + batch]}
+            accepted += self.call("POST", "/v1/events", body, expect=(202,))["accepted"]
+        return accepted
+
+
 @contextlib.contextmanager
 def running_service(
-    workers: int,
-    threads: int = 1,
-    log_level: str = "WARNING",
-    log_file: Path | None = None,
-    extra_env: dict[str, str] | None = None,
-) -> Iterator[tuple[int, str, str]]:
-    """Yield ``(port, namespace, redis_url)`` of a fresh service, on ``benchmark_redis()``
-    (still running while the block runs, so the benchmark can inspect it afterwards)."""
+    redis_url: str,
+    *,
+    namespace: str | None = None,
+    workers: int = 2,
+    threads: int | None = None,
+    settings: Mapping[str, str] | None = None,
+    log_level: str = "INFO",
+    gunicorn_args: str = "",
+    app: str | None = None,
+    ready_timeout: float = 60.0,
+) -> Iterator[Service]:
+    """``recsvc serve`` on ``redis_url`` with API keys on (``KEYS``), ready when yielded,
+    terminated (SIGTERM, then waited for) when the block ends.
+
+    ``settings``: extra environment (``RECSVC_*`` names), ``gunicorn_args``: as
+    ``GUNICORN_CMD_ARGS``; ``app``: run plain gunicorn with the service's configuration
+    on this WSGI app instead (``"module:factory(args)"``, e.g. a variant of
+    ``loadtests.app_variants``). The log (JSON lines) goes to a temporary file,
+    ``log_path``.
+    """
     port = free_port()
-    namespace = f"bench{uuid.uuid4().hex[:8]}"
-    log_path = log_file or Path(tempfile.gettempdir()) / f"recsvc-bench-{namespace}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "recsvc.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-    ]
-    with benchmark_redis() as redis_url, log_path.open("wb") as log:
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "RECSVC_NAMESPACE": namespace,
-            "RECSVC_LOG_LEVEL": log_level,
-            **(extra_env or {}),
-        }
+    namespace = namespace or f"bench{uuid.uuid4().hex[:8]}"
+    log_path = Path(tempfile.gettempdir()) / f"recsvc-{namespace}-{port}.log"
+    command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port)]
+    if app:
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:recsvc.web.gunicorn_conf"]
+        command += ["--bind", f"127.0.0.1:{port}", app]
+    command += ["--workers", str(workers)]
+    if threads:  # else the gunicorn configuration's default
+        command += ["--threads", str(threads)]
+    env = {
+        **os.environ,
+        **KEY_SETTINGS,
+        "REDIS_URL": redis_url,
+        "RECSVC_NAMESPACE": namespace,
+        "RECSVC_LOG_LEVEL": log_level,
+        **(settings or {}),
+    }
+    if gunicorn_args:
+        env["GUNICORN_CMD_ARGS"] = gunicorn_args
+    with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
-            _wait_ready(port, process, log_path)
-            yield port, namespace, redis_url
+            wait_ready(port, process, log_path, ready_timeout)
+            yield Service(port, namespace, redis_url, process, log_path)
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_ready(port: int, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
+def wait_ready(port: int, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    """Until ``/readyz`` answers 200: the service is up and reaches Redis."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited; see {log_path}")
@@ -91,4 +162,4 @@ def _wait_ready(port: int, process: subprocess.Popen, log_path: Path) -> None:
                     return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError("service not ready")
+    raise TimeoutError(f"service not up within {timeout} s; see {log_path}")

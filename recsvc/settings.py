@@ -47,6 +47,10 @@ class Settings:
     sender_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # One JSON access line per request (recsvc.web.logs). It costs about 60-70 us of CPU a
+    # request, a quarter of the no-op's (loadtests/README.md): behind nginx, which logs
+    # every request with the same X-Request-ID (the documented deployment), turn it off.
+    access_log: bool = True
     # Seconds a client should wait before retrying when Redis is unreachable.
     retry_after_seconds: int = 5
 
@@ -91,9 +95,12 @@ class Settings:
     model_poll_seconds: float = 0.5
     # Recommendation reads give up on Redis after this long and answer from memory.
     serving_redis_timeout: float = 0.1
-    # After this many Redis failures in a row, stop trying for breaker_reset_seconds.
+    # After this many Redis failures in a row, stop trying for breaker_reset_seconds, then
+    # let one trial read through. Half a second: Redis back from an outage is used again
+    # within that (2 s made recovery take up to 2.1 s: loadtests/drills/redis_outage); a
+    # trial costs at most serving_redis_timeout, one request per worker per period.
     breaker_failures: int = 3
-    breaker_reset_seconds: float = 2.0
+    breaker_reset_seconds: float = 0.5
     # Default re-ranking: 0 keeps the model's order.
     default_diversity: float = 0.0
     # Anonymous visitors with recent items: "session" scores their current session with

@@ -7,6 +7,7 @@ Each default is here with its reason; ``RECSVC_BIND``, ``RECSVC_WORKERS``,
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -20,17 +21,30 @@ import tempfile
 for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_blas_threads, "1")
 
+# Every request logs a JSON access line (recsvc.web.logs), and no line shows its caller's
+# file and line or a process name: skip looking them up for each record (the logging
+# HOWTO's "Optimization"). Process and thread ids stay: gunicorn's own lines print the pid.
+logging._srcfile = None
+logging.logMultiprocessing = False
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsvc-metrics-")
 _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 wsgi_app = "recsvc.web.app:create_app()"
 bind = os.environ.get("RECSVC_BIND", "127.0.0.1:8000")
-# Requests are short and CPU-bound in Python, with sub-millisecond waits on Redis: about
-# two workers per core keep the cores busy while one waits on Redis.
-workers = int(os.environ.get("RECSVC_WORKERS", 2 * (os.cpu_count() or 1)))
-# Threads > 1 selects the gthread worker, which keeps client connections alive.
-threads = int(os.environ.get("RECSVC_THREADS", 1))
+# One worker per core, four threads each (gunicorn's gthread worker): a thread's waits on
+# Redis, on sending the answer and on the client's socket leave the core to the worker's
+# other threads, and connections stay open between requests (keep-alive). The sync worker
+# (RECSVC_THREADS=1) handles one connection per request and then waits, idle, for the
+# client to close it (gunicorn's graceful close); on the 2-core machine, measured side by
+# side with wrk (python -m loadtests.bench_variants --variants 2x1,2x4,2x8,4x4), 2x4
+# answered 1.2-1.7x the requests a second of 2 sync workers on every endpoint at the same
+# CPU per request, and 4 sync workers no more than 2 (loadtests/README.md has the figures).
+workers = int(os.environ.get("RECSVC_WORKERS", os.cpu_count() or 1))
+# Threads > 1 selects the gthread worker. More threads add GIL hand-offs for CPU-bound
+# scoring (2x8 did not beat 2x4); fewer leave Redis waits idle.
+threads = int(os.environ.get("RECSVC_THREADS", 4))
 # Load the app once in the master and fork: faster start, shared read-only memory.
 preload_app = True
 # Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them from

@@ -1,0 +1,40 @@
+"""The auth matrix drill over HTTP: every operation, every kind of key, through gunicorn
+(and nginx, where it is installed)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+
+from loadtests.drills import auth_matrix
+
+pytestmark = pytest.mark.slow
+HAS_NGINX = bool(shutil.which("nginx")) or Path("/usr/sbin/nginx").exists()
+
+
+def test_every_operation_answers_every_key_as_its_rule_says():
+    verdict = auth_matrix.run(argparse.Namespace(nginx=HAS_NGINX))
+    failed = [(what, detail) for what, ok, detail in verdict.checks if not ok]
+    assert verdict.checks and not failed, failed
+
+
+@pytest.mark.parametrize(
+    ("path", "caller", "want"),
+    [
+        ("/healthz", "no key", "open"),
+        ("/metrics", "unknown key", "open"),
+        ("/v1/events", "no key", "401"),
+        ("/v1/events", "unknown key", "401"),
+        ("/v1/events", "public", "allowed"),
+        ("/v1/admin/banners", "public", "403"),
+        ("/v1/admin/banners", "sender", "403"),
+        ("/v1/admin/banners", "admin", "allowed"),
+        ("/v1/nudges/claim", "public", "403"),
+        ("/v1/nudges/claim", "sender", "allowed"),
+    ],
+)
+def test_expected_answers(path, caller, want):
+    assert auth_matrix.expected(path, caller) == want
