@@ -25,20 +25,26 @@ from collections import Counter
 
 from loadtests.drills import support
 from loadtests.server import KEYS, running_service
-from recsvc.web.auth import OPEN_PREFIXES, RESTRICTED
+from recsvc.web.auth import CAPABILITIES, OPEN_PREFIXES, RESTRICTED
 
 CALLERS = {"no key": None, "unknown key": "not-a-key", **KEYS}
 
 
 def expected(path: str, caller: str) -> str:
-    """``open``, ``401``, ``403`` or ``allowed`` (anything but 401 and 403)."""
+    """``open``, ``401``, ``403`` or ``allowed`` (anything but 401 and 403): the rules of
+    ``recsvc.web.auth`` (a route prefix needs a capability of the caller's role), and a
+    profile read with a key that may not read any profile needs the visitor's identity
+    token, which the drill never sends."""
     if path.startswith(OPEN_PREFIXES):
         return "open"
     if caller in ("no key", "unknown key"):
         return "401"
-    for prefix, roles, _needed in RESTRICTED:
+    capabilities = CAPABILITIES[caller]
+    for prefix, capability, _needed in RESTRICTED:
         if path.startswith(prefix):
-            return "allowed" if caller in roles else "403"
+            return "allowed" if capability in capabilities else "403"
+    if path.endswith("/profile") and "read_profiles" not in capabilities:
+        return "401"
     return "allowed"
 
 

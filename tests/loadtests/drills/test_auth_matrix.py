@@ -34,6 +34,10 @@ def test_every_operation_answers_every_key_as_its_rule_says():
         ("/v1/admin/banners", "admin", "allowed"),
         ("/v1/nudges/claim", "public", "403"),
         ("/v1/nudges/claim", "sender", "allowed"),
+        ("/v1/analytics/funnel", "public", "403"),
+        ("/v1/analytics/funnel", "admin", "allowed"),
+        ("/v1/visitors/v1/profile", "public", "401"),
+        ("/v1/visitors/v1/profile", "sender", "allowed"),
     ],
 )
 def test_expected_answers(path, caller, want):
