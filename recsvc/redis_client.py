@@ -40,6 +40,10 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError,
+    # A cluster none of whose nodes answers, or one without a master for a slot (failing
+    # over): unavailable for now, as one server down is.
+    redis.exceptions.RedisClusterUnreachableError,
+    redis.exceptions.ClusterDownError,
 )
 
 
