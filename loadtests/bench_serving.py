@@ -15,8 +15,11 @@ requests sent with the admin key) once per configuration of ``--configs``
 answers with the model, and measures with wrk (``loadtests.phases``: per run the no-op,
 each phase, the no-op again):
 
-- ``known``: ``/v1/visitors/u<random>/recommendations?n=10`` (strategy ``blend``: the
-  known visitor's long-term vector, session and own items);
+- ``known``: ``/v1/visitors/u<random>/recommendations?n=10`` (strategy ``blend``) for
+  users the service has no profile of: the blend is their long-term vector alone;
+- ``known_active``: ``--anonymous-visitors`` of the model's users, each with 3-5 product
+  views (strategy ``blend``: their long-term vector, their session by the session model
+  and their own items);
 - ``session``: the anonymous visitors (strategy ``session``);
 - ``popular``: unknown visitors (strategy ``popular``);
 - ``similar``: ``/v1/items/i<popular>/similar?n=10``;
@@ -50,7 +53,7 @@ from recsvc.scoring.artifact import ModelArtifact
 from recsvc.store.namespace import delete_namespace
 
 TARGET = (0.5, 2.0)  # (min req/s over the no-op's, max p99 over the no-op's)
-READS = ("known", "session", "popular", "similar", "cart", "foldin")
+READS = ("known", "known_active", "session", "popular", "similar", "cart", "foldin")
 REQUESTS_PER_PHASE = 5000
 
 
@@ -62,8 +65,25 @@ def seed_anonymous_visitors(
     service: Service, count: int, artifact: ModelArtifact, seed: int = 3
 ) -> list[str]:
     """``count`` anonymous visitors with 3-5 product views each, items by popularity."""
+    return seed_views(service, [f"anon-{seed}-{n}" for n in range(count)], artifact, seed)
+
+
+def seed_known_visitors(
+    service: Service, count: int, artifact: ModelArtifact, users: int, seed: int = 4
+) -> list[str]:
+    """``count`` of the model's users browsing now: 3-5 product views each, as
+    :func:`seed_anonymous_visitors` gives, so the blend scores their session and own items
+    beside their long-term vector."""
+    picked = np.random.default_rng(seed).choice(users, count, replace=False)
+    return seed_views(service, [f"u{n}" for n in picked.tolist()], artifact, seed)
+
+
+def seed_views(
+    service: Service, visitors: list[str], artifact: ModelArtifact, seed: int
+) -> list[str]:
+    """3-5 product views for each of ``visitors``, items by popularity."""
     rng = np.random.default_rng(seed)
-    visitors = [f"anon-{seed}-{n}" for n in range(count)]
+    count = len(visitors)
     views = rng.integers(3, 6, count)
     picks = rng.choice(len(artifact.item_ids), int(views.sum()), p=popularity(artifact))
     events, position = [], 0
@@ -103,7 +123,11 @@ def markers(version: str, strategy: str) -> tuple[str, ...]:
 
 
 def read_phases(
-    artifact: ModelArtifact, visitors: list[str], users: int, seed: int = 1000
+    artifact: ModelArtifact,
+    visitors: list[str],
+    users: int,
+    active: list[str],
+    seed: int = 1000,
 ) -> list[phases.Phase]:
     rng = random.Random(seed)
     rows = np.random.default_rng(seed).choice(
@@ -127,6 +151,11 @@ def read_phases(
         phases.Phase(
             "known",
             gets([recommend_path(f"u{rng.randrange(users)}") for _ in range(n)]),
+            markers(version, "blend"),
+        ),
+        phases.Phase(
+            "known_active",
+            gets([recommend_path(rng.choice(active)) for _ in range(n)]),
             markers(version, "blend"),
         ),
         phases.Phase(
@@ -165,11 +194,12 @@ def measure_config(
     args: argparse.Namespace,
     artifact: ModelArtifact,
     visitors: list[str],
+    active: list[str],
     redis_pid: int | None,
 ) -> list[dict]:
     """Every run of the read phases on one gunicorn configuration (and fold-in from a
     second server with ``--foldin``); the runs' reports."""
-    measured = read_phases(artifact, visitors, args.users)
+    measured = read_phases(artifact, visitors, args.users, active)
     config = {"namespace": namespace, "workers": workers, "threads": threads}
     with running_service(redis_url, **config) as service:
         loaded_s = wait_for_version(service, artifact.version)
@@ -226,6 +256,7 @@ def main() -> None:
             out["search_floor_top10"] = search_floor(artifact)
             with running_service(redis_url, namespace=namespace) as service:
                 visitors = seed_anonymous_visitors(service, args.anonymous_visitors, artifact)
+                active = seed_known_visitors(service, args.anonymous_visitors, artifact, args.users)
             print(
                 f"published {artifact.version}: {args.items:,} items + {args.users:,} users x "
                 f"{args.factors}, catalog, {len(visitors):,} anonymous visitors, in "
@@ -237,7 +268,15 @@ def main() -> None:
             met = True
             for workers, threads in configs:
                 reports = measure_config(
-                    redis_url, namespace, workers, threads, args, artifact, visitors, redis_pid
+                    redis_url,
+                    namespace,
+                    workers,
+                    threads,
+                    args,
+                    artifact,
+                    visitors,
+                    active,
+                    redis_pid,
                 )
                 summary = phases.over_runs(reports)
                 targets = {name: TARGET for name in READS}
