@@ -104,7 +104,12 @@ class BannerService:
         holder: ModelHolder,
         settings: Settings,
         clock: Clock,
+        catalog_scan: CatalogStore | None = None,
     ) -> None:
+        """``catalog`` checks the catalog's version on the request path (the request
+        path's short-timeout client); ``catalog_scan`` (default ``catalog``) reads the
+        whole catalog when it moved: a client whose timeout a page of a 100k-item catalog
+        fits, or a page times out, nothing is kept, and the next request scans again."""
         self.reader = reader
         self.holder = holder
         self.settings = settings
@@ -115,9 +120,10 @@ class BannerService:
             BannerSet(),
             settings.marketing_poll_seconds,
         )
+        scan = catalog_scan or catalog
         self.categories = VersionedCache(
             catalog.version,
-            lambda: _categories(catalog.snapshot()),
+            lambda: _categories(scan.snapshot()),
             {},
             settings.marketing_poll_seconds,
         )

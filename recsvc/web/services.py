@@ -79,7 +79,13 @@ class Services:
             nudges=NudgeStore(client, keys, settings),
             banners=BannerStore(client, keys),
             banner_service=BannerService(
-                BannerStore(fast, keys), CatalogStore(fast, keys), reader, holder, settings, clock
+                BannerStore(fast, keys),
+                CatalogStore(fast, keys),
+                reader,
+                holder,
+                settings,
+                clock,
+                catalog_scan=catalog,
             ),
             rate_limiter=RateLimiter(client),
         )
