@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -75,22 +76,59 @@ class CatalogView:
         cls, version: int, items: list[dict[str, Any]], row_of: dict[str, int]
     ) -> CatalogView:
         n_items = len(row_of)
-        categories = np.full(n_items, -1, np.int32)
-        in_stock = np.ones(n_items, bool)
-        names: dict[str, int] = {}
-        knows_stock = False
+        view = cls(version, np.full(n_items, -1, np.int32), [], np.ones(n_items, bool), False)
         tiles = [b"{}"] * n_items
+        names: dict[str, int] = {}
         for item in items:
             row = row_of.get(item["item_id"])
-            if row is None:
-                continue
-            tiles[row] = orjson.dumps({k: item[k] for k in TILE_FIELDS if k in item})
-            if item.get("category"):
-                categories[row] = names.setdefault(item["category"], len(names))
-            if "in_stock" in item:
-                in_stock[row] = bool(item["in_stock"])
-                knows_stock = True
-        return cls(version, categories, list(names), in_stock, knows_stock, PackedTiles.pack(tiles))
+            if row is not None:
+                view._take(item, row, tiles, names)
+        view.tiles = PackedTiles.pack(tiles)
+        return view
+
+    def realigned(
+        self,
+        old_row_of: dict[str, int],
+        row_of: dict[str, int],
+        fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
+    ) -> CatalogView:
+        """This view (of the same catalog version) over another model's rows, without
+        reading the whole catalog again: items the old rows had keep their fields, only
+        the others are read (``fetch``: ids to items). What :meth:`build` gives from a
+        fresh scan, at a fraction of a new version's load time (a 100k-item scan was 2.5
+        of the 3.2 s each worker spent on a new version)."""
+        new_ids = list(row_of)  # in row order: row_of is built by enumerating the ids
+        old = np.fromiter((old_row_of.get(i, -1) for i in new_ids), np.int64, len(new_ids))
+        known = old >= 0
+        categories = np.full(len(new_ids), -1, np.int32)
+        categories[known] = self.categories[old[known]]
+        in_stock = np.ones(len(new_ids), bool)
+        in_stock[known] = self.in_stock[old[known]]
+        view = CatalogView(
+            self.version, categories, list(self.category_names), in_stock, self.knows_stock
+        )
+        tiles = [self.tiles[row] if row >= 0 else b"{}" for row in old.tolist()]
+        names = {name: code for code, name in enumerate(view.category_names)}
+        missing = [new_ids[row] for row in np.flatnonzero(~known).tolist()]
+        for item_id, item in fetch(missing).items():
+            view._take(item, row_of[item_id], tiles, names)
+        view.tiles = PackedTiles.pack(tiles)
+        return view
+
+    def _take(
+        self, item: dict[str, Any], row: int, tiles: list[bytes], names: dict[str, int]
+    ) -> None:
+        """One catalog item's fields into ``row`` (``names``: category name to code, grown
+        as new names come, ``category_names`` with it)."""
+        tiles[row] = orjson.dumps({k: item[k] for k in TILE_FIELDS if k in item})
+        if item.get("category"):
+            if item["category"] not in names:
+                names[item["category"]] = len(self.category_names)
+                self.category_names.append(item["category"])
+            self.categories[row] = names[item["category"]]
+        if "in_stock" in item:
+            self.in_stock[row] = bool(item["in_stock"])
+            self.knows_stock = True
 
     def category_code(self, name: str) -> int | None:
         try:
@@ -167,7 +205,7 @@ class ModelHolder:
             return False
         try:
             if held is None or held.version != version:
-                self._model = self._load(version)
+                self._model = self._load(version, held, catalog_version)
                 log.info("model loaded", extra={"version": version})
                 return True
             if held.catalog.version != catalog_version:
@@ -177,10 +215,14 @@ class ModelHolder:
             log.warning("model refresh failed; serving the model held", exc_info=True)
         return False
 
-    def _load(self, version: str) -> LoadedModel:
+    def _load(self, version: str, held: LoadedModel | None, catalog_version: int) -> LoadedModel:
         side = self.models.load_item_side(version)
         row_of = {item_id: row for row, item_id in enumerate(side.item_ids)}
-        return LoadedModel.from_side(side, self._catalog_view(row_of))
+        if held is not None and held.catalog.version == catalog_version:
+            catalog = held.catalog.realigned(held.row_of, row_of, self.catalog.get_many)
+        else:
+            catalog = self._catalog_view(row_of)
+        return LoadedModel.from_side(side, catalog)
 
     def _catalog_view(self, row_of: dict[str, int]) -> CatalogView:
         version, items = self.catalog.snapshot()
