@@ -2,7 +2,8 @@
 
 Each chosen visitor's events are replayed, in time order, through
 :func:`recsvc.core.profile.apply_event`, the function the ingestion path runs on every
-event: recent items capped and ordered as the profile keeps them (with their touch
+event (an event the service would refuse, a cart beyond its caps, is left out as the
+service leaves it out): recent items capped and ordered as the profile keeps them (with their touch
 counts), the cart as adds, removals and purchases leave it, the purchases. The documents
 then become :class:`~recsvc.scoring.state.VisitorState` through
 :func:`~recsvc.scoring.state.state_from_profile`, as a serving worker turns what it reads
@@ -20,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from recsvc.core.events import EVENT_TYPES, format_timestamp
-from recsvc.core.profile import apply_event, new_visitor
+from recsvc.core.profile import CartLimitExceeded, apply_event, new_visitor
 from recsvc.scoring.state import VisitorState, state_from_profile
 from recsvc.settings import Settings
 from training.interactions import Interactions
@@ -77,7 +78,10 @@ def _replay(
             "item_id": str(items[interactions.item[event]]),
             "timestamp": format_timestamp(at),
         }
-        apply_event(visitor, shared, record, settings)
+        try:
+            apply_event(visitor, shared, record, settings)
+        except CartLimitExceeded:
+            pass  # the service refuses it (422) and writes nothing of it: so does the replay
     return visitor, shared
 
 
