@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
 # Rows converted to float64 at a time for YᵀY.
 GRAM_CHUNK = 8192
 
