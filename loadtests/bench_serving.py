@@ -3,7 +3,7 @@
     python -m loadtests.bench_serving [--duration 15] [--runs 1] [--connections 8]
         [--workers 2] [--threads N] [--configs 2x1,2x4]
         [--users 1000000] [--items 100000] [--factors 64] [--sessions 300000]
-        [--anonymous-visitors 20000] [--foldin]
+        [--anonymous-visitors 20000] [--foldin] [--session-cache 0]
 
 Publishes one model of ``--items`` items and ``--users`` users (``loadtests.bench_model``:
 clustered, heavy-tailed factors; a session model fit on ``--sessions`` synthetic
@@ -20,7 +20,12 @@ each phase, the no-op again):
 - ``known_active``: ``--anonymous-visitors`` of the model's users, each with 3-5 product
   views (strategy ``blend``: their long-term vector, their session by the session model
   and their own items);
-- ``session``: the anonymous visitors (strategy ``session``);
+- ``session``: the anonymous visitors (strategy ``session``). wrk asks the same 20,000
+  sessions over and over, which would make the session answer cache
+  (``RECSVC_SESSION_ANSWER_CACHE``) answer all of them or, cycling past its size, none:
+  the server runs with ``--session-cache`` entries (default 0: every answer computed, the
+  worst case; ``python -m loadtests.session_repeats`` gives the hit rate a real store's
+  traffic gets);
 - ``popular``: unknown visitors (strategy ``popular``);
 - ``similar``: ``/v1/items/i<popular>/similar?n=10``;
 - ``cart``: ``POST /v1/recommendations/cart`` with two popular items;
@@ -201,7 +206,8 @@ def measure_config(
     second server with ``--foldin``); the runs' reports."""
     measured = read_phases(artifact, visitors, args.users, active)
     config = {"namespace": namespace, "workers": workers, "threads": threads}
-    with running_service(redis_url, **config) as service:
+    cache = {"RECSVC_SESSION_ANSWER_CACHE": str(args.session_cache)}
+    with running_service(redis_url, **config, settings=cache) as service:
         loaded_s = wait_for_version(service, artifact.version)
         print(
             f"\n== {config_name(workers, threads)}: workers served the model after {loaded_s:.1f} s"
@@ -234,6 +240,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=300_000)
     parser.add_argument("--anonymous-visitors", type=int, default=20_000)
     parser.add_argument("--foldin", action="store_true", help="measure fold-in too")
+    parser.add_argument(
+        "--session-cache", type=int, default=0, help="session answers a worker keeps"
+    )
     args = parser.parse_args()
     configs = parse_configs(args.configs) if args.configs else [(args.workers, args.threads)]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from recsvc.scoring.answer_cache import AnswerCache
 from recsvc.scoring.artifact import ModelArtifact, config_from_dict, session_model_from_arrays
 from recsvc.scoring.blend import BlendParams
 from recsvc.scoring.foldin import FoldIn
@@ -76,6 +77,9 @@ class ScoringModel:
         Item rows, best first.
     session : SessionModel or None
         Over the same item rows; None when the version has none.
+    answer_cache_size : int
+        Session answers kept per process (:mod:`recsvc.scoring.answer_cache`); 0, the
+        default, keeps none (an evaluation asks each session once).
     """
 
     version: str
@@ -88,6 +92,7 @@ class ScoringModel:
     popular: np.ndarray
     trending: np.ndarray
     session: SessionModel | None = None
+    answer_cache_size: int = 0
 
     @classmethod
     def build(
@@ -184,6 +189,11 @@ class ScoringModel:
         return merged[np.sort(first)]
 
     @cached_property
+    def answers(self) -> AnswerCache:
+        """This version's cache of session answers (empty when a version loads)."""
+        return AnswerCache(self.answer_cache_size)
+
+    @cached_property
     def is_trending(self) -> np.ndarray:
         flags = np.zeros(self.n_items, bool)
         flags[self.trending] = True
@@ -194,6 +204,7 @@ class ScoringModel:
         index, the fold-in, the session tiebreak): gunicorn's master calls it before it
         forks, so the workers share those pages."""
         _ = self.index, self.folder, self.ranked_popular, self.is_trending, self.serving
+        _ = self.answers
         if self.session is not None:
             _ = self.session.tiebreak_order
 

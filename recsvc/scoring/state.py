@@ -128,7 +128,7 @@ class Want:
         return mask
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """One contribution to a recommended item's score.
 

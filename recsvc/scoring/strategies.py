@@ -20,6 +20,7 @@ the very same objects on states rebuilt from the train log. Each says whether it
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
@@ -96,9 +97,20 @@ class SessionStrategy(Strategy):
         return state.current_session(model.serving.session_gap_seconds)
 
     def rank(self, model: ScoringModel, state: VisitorState, want: Want) -> Ranked:
-        assert model.session is not None
         items = self._items(model, state)
-        found = recommend_session(model.session, items, want.k, want.mask(model.n_items, state))
+        allowed = want.mask(model.n_items, state)
+        # The answer depends on these only (the session's items, not their times: its
+        # recency weights are by position), so repeated sessions are answered once. The
+        # filters go in as a digest: 16 bytes instead of one bit per catalog item.
+        filters = hashlib.blake2b(np.packbits(allowed), digest_size=16).digest()
+        key = (items.tobytes(), want.k, want.explain, filters)
+        return model.answers.get_or_compute(key, lambda: self._rank(model, items, allowed, want))
+
+    def _rank(
+        self, model: ScoringModel, items: np.ndarray, allowed: np.ndarray, want: Want
+    ) -> Ranked:
+        assert model.session is not None
+        found = recommend_session(model.session, items, want.k, allowed)
         keep = found.ids >= 0
         rows, scores = found.ids[keep], found.scores[keep]
         if not want.explain:

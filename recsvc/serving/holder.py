@@ -150,9 +150,12 @@ class LoadedModel(ScoringModel):
         return int(self.manifest["user_buckets"])
 
     @classmethod
-    def from_side(cls, side: ItemSide, catalog: CatalogView | None = None) -> LoadedModel:
+    def from_side(
+        cls, side: ItemSide, catalog: CatalogView | None = None, answer_cache_size: int = 0
+    ) -> LoadedModel:
         """From the arrays a worker reads from Redis, all derived arrays computed now (in
-        gunicorn's master, before it forks, so workers share them)."""
+        gunicorn's master, before it forks, so workers share them); ``answer_cache_size``
+        session answers are kept per process."""
         scoring = ScoringModel.build(
             side.version,
             side.manifest,
@@ -164,6 +167,7 @@ class LoadedModel(ScoringModel):
             side.session,
         )
         fields_ = {name.name: getattr(scoring, name.name) for name in fields(ScoringModel)}
+        fields_["answer_cache_size"] = answer_cache_size
         model = cls(**fields_, catalog=catalog or CatalogView.build(0, [], scoring.row_of))
         model.warm()
         return model
@@ -178,10 +182,17 @@ class LoadedModel(ScoringModel):
 class ModelHolder:
     """The current ``LoadedModel`` of this process, refreshed in the background."""
 
-    def __init__(self, models: ModelStore, catalog: CatalogStore, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        models: ModelStore,
+        catalog: CatalogStore,
+        poll_seconds: float,
+        answer_cache_size: int = 0,
+    ) -> None:
         self.models = models
         self.catalog = catalog
         self.poll_seconds = poll_seconds
+        self.answer_cache_size = answer_cache_size
         self._model: LoadedModel | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -222,7 +233,7 @@ class ModelHolder:
             catalog = held.catalog.realigned(held.row_of, row_of, self.catalog.get_many)
         else:
             catalog = self._catalog_view(row_of)
-        return LoadedModel.from_side(side, catalog)
+        return LoadedModel.from_side(side, catalog, self.answer_cache_size)
 
     def _catalog_view(self, row_of: dict[str, int]) -> CatalogView:
         version, items = self.catalog.snapshot()

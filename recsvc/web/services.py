@@ -57,7 +57,9 @@ class Services:
         keys = KeySpace(settings.namespace)
         clock = clock or SystemClock()
         models, catalog = ModelStore(client, keys), CatalogStore(client, keys)
-        holder = ModelHolder(models, catalog, settings.model_poll_seconds)
+        holder = ModelHolder(
+            models, catalog, settings.model_poll_seconds, settings.session_answer_cache
+        )
         fast = _fast_client(settings)
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock)
         reader = VisitorReader(fast, keys, ModelStore(fast, keys), breaker)

@@ -5,6 +5,8 @@ and the fallback chains."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -242,7 +244,6 @@ def test_the_blend_brings_back_the_cart_and_splits_its_session_share_over_items(
 
 
 def test_the_blend_without_its_session_and_own_parts_is_the_long_term_vector(fitted):
-    from dataclasses import replace
 
     model, _matrix, als = fitted
     state = visitor(model, als.user_factors[0])
@@ -311,3 +312,35 @@ def test_a_known_visitor_without_a_profile_is_ranked_by_their_vector_even_at_wei
     ranked = BLEND.rank(tuned, VisitorState(vector=als.user_factors[0]), Want(n=10))
     rows, _ = model.index.search(als.user_factors[0], 10)
     assert ranked.rows.tolist() == rows.tolist()
+
+
+def test_a_repeated_session_is_answered_once_per_version(fitted):
+    model = replace(fitted[0], answer_cache_size=100)
+    state = visitor(model, None)
+    first = SESSION.rank(model, state, Want(n=5))
+    # Another visitor with the same session items at other times: the same answer, cached.
+    later = replace(state, recent_times=state.recent_times + 86_400.0)
+    again = SESSION.rank(model, later, Want(n=5))
+    assert again is first and model.answers.hits == 1
+    uncached = SESSION.rank(fitted[0], state, Want(n=5))
+    assert uncached.rows.tolist() == first.rows.tolist()
+    assert uncached.evidence == first.evidence
+
+
+def test_a_session_asked_with_other_filters_or_sizes_is_answered_anew(fitted):
+    model = replace(fitted[0], answer_cache_size=100)
+    state = visitor(model, None)
+    first = SESSION.rank(model, state, Want(n=5))
+    allowed = np.ones(model.n_items, bool)
+    allowed[first.rows[0]] = False
+    filtered = SESSION.rank(model, state, Want(n=5, allowed=allowed))
+    assert int(first.rows[0]) not in filtered.rows
+    assert len(SESSION.rank(model, state, Want(n=8)).rows) == 8
+    assert model.answers.hits == 0 and model.answers.misses == 3
+
+
+def test_a_new_version_starts_with_an_empty_cache(fitted):
+    model = replace(fitted[0], answer_cache_size=100)
+    SESSION.rank(model, visitor(model, None), Want(n=5))
+    newer = replace(model, version="newer")
+    assert len(model.answers) == 1 and len(newer.answers) == 0

@@ -121,6 +121,23 @@ def test_session_answers_respect_filters(served):
     assert only and all(i["category"] == elsewhere for i in only)
 
 
+def test_visitors_with_the_same_session_share_one_answer_per_version(served):
+    client, svc, _artifact, items = served
+    _category, members = largest_category(items)
+    view(client, "anon-5", members[:2])
+    view(client, "anon-6", members[:2])
+    first = recommend(client, "anon-5", n=5)
+    cache = svc.holder.current().answers
+    hits = cache.hits
+    second = recommend(client, "anon-6", n=5)
+    assert second["strategy"] == "session" and cache.hits == hits + 1
+    assert [i["item_id"] for i in second["items"]] == [i["item_id"] for i in first["items"]]
+    # A filter is part of the question: never the cached answer to another one.
+    skipped = first["items"][0]["item_id"]
+    filtered = recommend(client, "anon-6", n=5, exclude=skipped)
+    assert skipped not in {i["item_id"] for i in filtered["items"]}
+
+
 def test_filters(served):
     client, svc, artifact, items = served
     visitor = str(artifact.user_ids[1])

@@ -95,7 +95,7 @@ def test_republishing_a_version_replaces_it(store, make_artifact):
 
 
 def test_publish_killed_halfway_leaves_the_current_version(
-    store, settings, tmp_path, make_artifact
+    store, settings, redis_conn, keys, tmp_path, make_artifact
 ):
     store.publish(make_artifact("good"))
     big = make_artifact("big", users=300_000, items=20_000, factors=32)
@@ -114,7 +114,12 @@ def test_publish_killed_halfway_leaves_the_current_version(
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "start"
-    time.sleep(0.4)  # the user buckets take seconds: kill it among them
+    # Kill it once its first key is written (the user buckets then take seconds), not
+    # after a fixed sleep, which a busy machine turns into "before it wrote anything".
+    deadline = time.monotonic() + 60
+    while not redis_conn.exists(keys.model_item_ids("big")):
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert child.stdout.read().strip() != "done"
