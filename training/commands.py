@@ -19,9 +19,10 @@ import click
 
 from training.evaluate import write_report
 from training.ground_truth import find_ground_truth
-from training.loaders import ColumnMap, load_events
+from training.loaders import ColumnMap, detect_format, load_events
 from training.pipeline import TrainOptions, tune_and_evaluate
 from training.pipeline import train as run_training
+from training.streamed_training import RECENT_DAYS, describe, train_streamed
 from training.weights import load_weights
 
 FORMATS = ["auto", "jsonl", "retailrocket", "csv", "tsv", "parquet"]
@@ -223,12 +224,32 @@ def data_options(function: Callable) -> Callable:
     help="What fits ALS: implicit on this machine, or Spark MLlib (pyspark; local mode "
     "unless SPARK_MASTER names a cluster), into the same artifact.",
 )
+@click.option(
+    "--streaming",
+    is_flag=True,
+    help="For an exported log larger than memory: the matrix built in chunks, trending "
+    "and sessions from the last --recent-days; no evaluation, default blend weights "
+    "(training/streamed_training.py).",
+)
+@click.option(
+    "--recent-days",
+    type=click.FloatRange(min=7),
+    default=RECENT_DAYS,
+    show_default=True,
+    help="With --streaming: days of the log's end held in memory.",
+)
 def train(
-    source: DataRequest, models_dir: Path, search: int, sessions: bool, refit: str, engine: str
+    source: DataRequest,
+    models_dir: Path,
+    search: int,
+    sessions: bool,
+    refit: str,
+    engine: str,
+    streaming: bool,
+    recent_days: float,
 ) -> None:
     """Train a model version from an interaction log and write models/<version>/."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    interactions, load_report = source.load()
     options = source.options(search)
     options.sessions = sessions
     if engine == "spark":
@@ -237,6 +258,10 @@ def train(
         options.model = "spark_als"
     if refit == "cold":
         options.warm_start_share = 0.0
+    if streaming:
+        train_streaming(source, options, models_dir, recent_days)
+        return
+    interactions, load_report = source.load()
     options.ground_truth = find_ground_truth(source.events_path)
     result = run_training(interactions, source.weights(), options)
     result.artifact.manifest["load"] = load_report.to_dict()
@@ -253,6 +278,32 @@ def train(
             f"against the generator's ground truth ({truth['users']:,} users): {figures}", err=True
         )
     click.echo(result.artifact.version)
+
+
+def train_streaming(
+    source: DataRequest, options: TrainOptions, models_dir: Path, recent_days: float
+) -> None:
+    """``recsvc train --streaming``: the exporter's log only; says what it left out."""
+    fmt = detect_format(source.events_path) if source.fmt == "auto" else source.fmt
+    if fmt != "jsonl":
+        raise click.BadParameter(
+            f"--streaming reads the exporter's JSONL log folder; {source.events_path} "
+            f"is {fmt} (train without --streaming)",
+            param_hint="--streaming",
+        )
+    if options.search:
+        raise click.BadParameter("--search needs the evaluation --streaming skips")
+    result = train_streamed(source.events_path, source.weights(), options, recent_days=recent_days)
+    folder = result.artifact.save(models_dir)
+    figures = describe(result)
+    click.echo(
+        f"streamed {figures['events']:,} events ({figures['users']:,} users x "
+        f"{figures['items']:,} items), {figures['recent_events']:,} of the last "
+        f"{recent_days:g} days held for trending and sessions; not evaluated, default "
+        f"blend weights: compare it with `recsvc compare` before publishing",
+        err=True,
+    )
+    click.echo(folder.name)
 
 
 @click.command()

@@ -441,13 +441,15 @@ def build_artifact(
     params: dict[str, Any],
     report: Report | None,
     trials: list[dict[str, Any]],
+    fingerprint: str | None = None,
 ) -> ModelArtifact:
-    """The version to ship (step 3)."""
+    """The version to ship (step 3). ``fingerprint`` defaults to the matrix's events'
+    (:func:`data_fingerprint`)."""
     popular = PopularScorer().fit(matrix).item_scores
     trending = TrendingScorer().fit(matrix).item_scores
     similar_items, similar_scores = similar_by_factors(model.item_factors)
     created = datetime.now(UTC)
-    fingerprint = data_fingerprint(matrix.interactions)
+    fingerprint = fingerprint or data_fingerprint(matrix.interactions)
     version = f"{created:%Y%m%d-%H%M%S}-{options.model}-{fingerprint[:8]}"
     manifest = {
         "version": version,

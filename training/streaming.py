@@ -11,12 +11,12 @@ grows with the log. ``stream_matrix`` reads the exported JSONL log
 - the event ids of the current day partition, to drop repeated ids as the log reader
   does (a repeat is a rewrite of the same batch, in the same partition).
 
-Weights are ``training.weights``' (event type × value × decay). The decay's reference
-time is the log's last event unless given: weights are summed relative to the first
-event's time and rescaled once at the end, which is the same product, so one pass
-suffices. Users and items below the config's minimum counts are removed (k-core) on the
-final cells, and the config's transform applied, as ``training.matrix.build_matrix``
-does.
+Weights are ``training.weights``' (event type × decay; a cart's ``quantity`` multiplies
+nothing, as in the in-memory JSONL loader). The decay's reference time is the log's last
+event unless given: weights are summed relative to the first event's time and rescaled
+once at the end, which is the same product, so one pass suffices. Users and items below
+the config's minimum counts are removed (k-core) on the final cells, and the config's
+transform applied, as ``training.matrix.build_matrix`` does.
 
 Memory: O(distinct users + items + non-zeros + events of the largest day). Measured by
 ``python -m loadtests.bench_streaming`` (peak RSS against log size at three sizes).
@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,7 @@ def _chunks(
         item.append(items.code(str(item_id)))
         when.append(moment)
         event.append(code)
-        value.append(float(record.get("quantity") or 1))
+        value.append(1.0)  # as the in-memory JSONL loader: a quantity weighs nothing
         report.events_used += 1
         if len(user) == size:
             yield _as_numpy(columns)
@@ -227,14 +228,19 @@ def _as_numpy(columns: tuple[array, ...]) -> tuple[np.ndarray, ...]:
     return tuple(np.frombuffer(column, dtype=column.typecode) for column in columns)
 
 
-def _records(path: Path, report: StreamReport) -> Iterator[dict[str, Any]]:
-    """Each event record once, file by file; repeated ids are dropped within a day
-    partition (where the exporter's rewrites land), malformed lines counted."""
+def _records(
+    path: Path, report: StreamReport, wanted: Callable[[Path], bool] = lambda file: True
+) -> Iterator[dict[str, Any]]:
+    """Each event record of the ``wanted`` files once, file by file; repeated ids are
+    dropped within a day partition (where the exporter's rewrites land), malformed lines
+    counted."""
     import gzip
 
     seen: set[str] = set()
     partition: Path | None = None
     for file in log_files(path):
+        if not wanted(file):
+            continue
         report.files += 1
         if file.parent != partition:
             partition, seen = file.parent, set()
@@ -255,6 +261,52 @@ def _records(path: Path, report: StreamReport) -> Iterator[dict[str, Any]]:
                     continue
                 seen.add(event_id)
                 yield record
+
+
+def stream_tail(path: Path, since: float) -> tuple[Interactions, StreamReport]:
+    """The log's events at or after ``since`` (epoch seconds) as columns, sorted by time:
+    the recent part that time-aware fits (trending, the session model) need, read without
+    holding the rest. Only the day partitions from ``since``'s date on are opened (the
+    exporter partitions by the event's UTC date); a file outside that layout is read
+    whole and filtered."""
+    report = StreamReport()
+    users, items = _Codes(), _Codes()
+    columns = _empty_columns()
+    first_day = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d")
+    for record in _records(Path(path), report, lambda file: _partition_day(file) >= first_day):
+        code = EVENT_CODES.get(record.get("type"), -1)
+        item_id = record.get("item_id")
+        if code < 0 or not item_id:
+            report.not_interactions += 1
+            continue
+        try:
+            moment = parse_timestamp(record["timestamp"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            report.malformed += 1
+            continue
+        if moment < since:
+            continue
+        user, item, when, event, value = columns
+        user.append(users.code(str(record["visitor_id"])))
+        item.append(items.code(str(item_id)))
+        when.append(moment)
+        event.append(code)
+        value.append(1.0)  # as the in-memory JSONL loader: a quantity weighs nothing
+        report.events_used += 1
+    user, item, when, event, value = _as_numpy(columns)
+    order = np.argsort(when, kind="stable")
+    tail = Interactions(
+        user[order], item[order], when[order], event[order], value[order],
+        users.labels(), items.labels(),
+    )  # fmt: skip
+    return tail, report
+
+
+def _partition_day(file: Path) -> str:
+    """``YYYY-MM-DD`` of a ``date=YYYY-MM-DD`` partition's file; "9999" (always read)
+    for a file outside that layout."""
+    name = file.parent.name
+    return name.removeprefix("date=") if name.startswith("date=") else "9999"
 
 
 def main() -> None:

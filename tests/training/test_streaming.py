@@ -30,6 +30,8 @@ def write_log(folder: Path, rng: np.random.Generator, days: int = 3, per_day: in
             }
             if kind != "page_view":
                 record["item_id"] = f"i{rng.integers(40)}"
+            if kind == "add_to_cart":
+                record["quantity"] = int(rng.integers(1, 4))  # weighs as in training.loaders
             lines.append(json.dumps(record))
         lines.append(lines[5])  # a rewritten line: same id, same partition
         partition = folder / f"date=2026-03-{day + 1:02d}"
