@@ -105,10 +105,13 @@ class ScoringModel:
         similar_scores: np.ndarray,
         lists: Mapping[str, Any],
         session_arrays: Mapping[str, np.ndarray] | None = None,
+        row_of: dict[str, int] | None = None,
     ) -> ScoringModel:
         """From a version's arrays: ``lists`` holds ``popular`` and ``trending`` as item
-        ids (unknown ones dropped); ``session_arrays`` the session model's, if any."""
-        row_of = {item_id: row for row, item_id in enumerate(item_ids)}
+        ids (unknown ones dropped); ``session_arrays`` the session model's, if any;
+        ``row_of`` the id-to-row map of ``item_ids`` if the caller has it."""
+        if row_of is None:
+            row_of = dict(zip(item_ids, range(len(item_ids)), strict=True))
         rankings = {
             name: np.array([row_of[i] for i in lists.get(name, ()) if i in row_of], np.int32)
             for name in ("popular", "trending")
