@@ -194,28 +194,52 @@ def _chunks(
     time, in file order."""
     columns = _empty_columns()
     for record in _records(path, report):
-        code = EVENT_CODES.get(record.get("type"), -1)
-        item_id = record.get("item_id")
-        if code < 0 or not item_id or table[code] <= 0:
-            report.not_interactions += 1
+        found = _interaction(record, report, table)
+        if found is None:
             continue
-        try:
-            moment = parse_timestamp(record["timestamp"]).timestamp()
-        except (KeyError, TypeError, ValueError):
-            report.malformed += 1
-            continue
-        user, item, when, event, value = columns
-        user.append(users.code(str(record["visitor_id"])))
-        item.append(items.code(str(item_id)))
-        when.append(moment)
-        event.append(code)
-        value.append(1.0)  # as the in-memory JSONL loader: a quantity weighs nothing
-        report.events_used += 1
-        if len(user) == size:
+        _append(columns, users, items, record, found, report)
+        if len(columns[0]) == size:
             yield _as_numpy(columns)
             columns = _empty_columns()
     if len(columns[0]):
         yield _as_numpy(columns)
+
+
+def _interaction(
+    record: dict[str, Any], report: StreamReport, table: np.ndarray | None
+) -> tuple[int, str, float] | None:
+    """The record's event code, item id and epoch seconds; None (counted) when it is no
+    interaction (no item, or a type of weight 0 in ``table`` when given) or its time is
+    malformed."""
+    code = EVENT_CODES.get(record.get("type"), -1)
+    item_id = record.get("item_id")
+    if code < 0 or not item_id or (table is not None and table[code] <= 0):
+        report.not_interactions += 1
+        return None
+    try:
+        moment = parse_timestamp(record["timestamp"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        report.malformed += 1
+        return None
+    return code, str(item_id), moment
+
+
+def _append(
+    columns: tuple[array, ...],
+    users: _Codes,
+    items: _Codes,
+    record: dict[str, Any],
+    found: tuple[int, str, float],
+    report: StreamReport,
+) -> None:
+    code, item_id, moment = found
+    user, item, when, event, value = columns
+    user.append(users.code(str(record["visitor_id"])))
+    item.append(items.code(item_id))
+    when.append(moment)
+    event.append(code)
+    value.append(1.0)  # as the in-memory JSONL loader: a quantity weighs nothing
+    report.events_used += 1
 
 
 def _empty_columns() -> tuple[array, ...]:
@@ -274,25 +298,9 @@ def stream_tail(path: Path, since: float) -> tuple[Interactions, StreamReport]:
     columns = _empty_columns()
     first_day = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d")
     for record in _records(Path(path), report, lambda file: _partition_day(file) >= first_day):
-        code = EVENT_CODES.get(record.get("type"), -1)
-        item_id = record.get("item_id")
-        if code < 0 or not item_id:
-            report.not_interactions += 1
-            continue
-        try:
-            moment = parse_timestamp(record["timestamp"]).timestamp()
-        except (KeyError, TypeError, ValueError):
-            report.malformed += 1
-            continue
-        if moment < since:
-            continue
-        user, item, when, event, value = columns
-        user.append(users.code(str(record["visitor_id"])))
-        item.append(items.code(str(item_id)))
-        when.append(moment)
-        event.append(code)
-        value.append(1.0)  # as the in-memory JSONL loader: a quantity weighs nothing
-        report.events_used += 1
+        found = _interaction(record, report, None)
+        if found is not None and found[2] >= since:
+            _append(columns, users, items, record, found, report)
     user, item, when, event, value = _as_numpy(columns)
     order = np.argsort(when, kind="stable")
     tail = Interactions(
