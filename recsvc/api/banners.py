@@ -21,7 +21,13 @@ from recsvc.schemas.banners import (
     VisitorBannersQuerySchema,
     VisitorBannersSchema,
 )
-from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import (
+    ID_RULE,
+    RATE_LIMITED,
+    REDIS_UNAVAILABLE,
+    ApiErrorSchema,
+    is_valid_id,
+)
 from recsvc.serving.banners import banner_for_display
 from recsvc.serving.disclosure import FULL, UNPROVEN
 from recsvc.web.auth import current_caller
@@ -163,6 +169,7 @@ def delete_banner(banner_id: str) -> Response:
 @visitor_blp.arguments(VisitorBannersQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @visitor_blp.response(200, VisitorBannersSchema)
 @visitor_blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or query.")
+@visitor_blp.alt_response(429, **RATE_LIMITED)
 def get_visitor_banners(visitor_id: str, n: int = 1, placement: str | None = None) -> Response:
     """The banners to show this visitor now, best first.
 

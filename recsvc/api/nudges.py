@@ -14,7 +14,7 @@ from recsvc.api.json_response import json_response
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
 from recsvc.core.nudge_report import nudge_report
-from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
+from recsvc.schemas.common import RATE_LIMITED, REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.schemas.nudges import (
     ClaimedNudgesSchema,
     ClaimRequestSchema,
@@ -41,6 +41,7 @@ blp = Blueprint("nudges", __name__, url_prefix="/v1", description="Abandoned-car
     403, schema=ApiErrorSchema, description="Public key: the token proves another visitor."
 )
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
+@blp.alt_response(429, **RATE_LIMITED)
 def get_visitor_nudges(visitor_id: str) -> Response:
     """Nudges to show this visitor now.
 
@@ -118,6 +119,7 @@ def post_claim(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(403, schema=ApiErrorSchema, description="Needs an analyst, server or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
+@blp.alt_response(429, **RATE_LIMITED)
 def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[str, Any]:
     """Nudge results per channel between two UTC days (inclusive): carts eligible, held
     out, claimed, nudges sent and clicked, recoveries (a purchase within

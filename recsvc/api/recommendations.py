@@ -10,7 +10,7 @@ from marshmallow import RAISE
 from recsvc.api.blueprint import Blueprint
 from recsvc.api.quick_parser import QuickParser, quick_list_query
 from recsvc.api.visitors import checked_visitor_id
-from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.common import RATE_LIMITED, ApiErrorSchema
 from recsvc.schemas.recommendations import RecommendationsQuerySchema, RecommendationsSchema
 from recsvc.serving.recommend import RecommendQuery
 from recsvc.web.identity import disclosure_for
@@ -40,6 +40,7 @@ blp.ARGUMENTS_PARSER = QuickParser(
     403, schema=ApiErrorSchema, description="Public key: the identity token proves another visitor."
 )
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or filter.")
+@blp.alt_response(429, **RATE_LIMITED)
 def get_recommendations(visitor_id: str, **query: Any) -> Response:
     """Products for this visitor, by the first strategy that applies (the strategies the
     offline evaluation measures, ``recsvc.scoring.strategies``):

@@ -11,7 +11,7 @@ from recsvc.api.blueprint import Blueprint
 from recsvc.api.catalog import ITEM_ID_PARAMETER, checked_item_id
 from recsvc.api.quick_parser import QuickParser, quick_list_query
 from recsvc.api.recommendations import split_ids
-from recsvc.schemas.common import ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import RATE_LIMITED, ApiErrorSchema, is_valid_id
 from recsvc.schemas.similar import (
     MAX_ADDONS,
     MAX_CART_ITEMS,
@@ -70,6 +70,7 @@ blp.ARGUMENTS_PARSER = QuickParser(
 @blp.response(200, SimilarItemsSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="The current model does not know it.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid item id or filter.")
+@blp.alt_response(429, **RATE_LIMITED)
 def get_similar(item_id: str, **query: Any) -> Response:
     """Items similar to this one.
 
@@ -105,6 +106,7 @@ def get_similar(item_id: str, **query: Any) -> Response:
     description="Public key: the identity token proves another visitor than visitor_id.",
 )
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid body.")
+@blp.alt_response(429, **RATE_LIMITED)
 def post_cart(body: dict[str, Any]) -> Response:
     """Add-ons for a cart.
 

@@ -7,7 +7,13 @@ from typing import Any
 from recsvc.api.blueprint import Blueprint
 from recsvc.core.events import ID_PATTERN
 from recsvc.core.profile import browser_profile, show_profile
-from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import (
+    ID_RULE,
+    RATE_LIMITED,
+    REDIS_UNAVAILABLE,
+    ApiErrorSchema,
+    is_valid_id,
+)
 from recsvc.schemas.profile import ProfileSchema
 from recsvc.web.errors import ApiError
 from recsvc.web.identity import disclosure_for
@@ -51,6 +57,7 @@ VISITOR_ID_PARAMETER = {
 @blp.alt_response(404, schema=ApiErrorSchema, description="Visitor never seen.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
+@blp.alt_response(429, **RATE_LIMITED)
 def get_profile(visitor_id: str) -> dict[str, Any]:
     """The visitor's real-time profile: visits, touches, journey stage and its history,
     segments, recent items, cart and purchases (shared across a logged-in customer's
