@@ -2,6 +2,7 @@
 
     python -m loadtests.bench_ingest [--duration 15] [--runs 1] [--connections 8]
         [--workers 2] [--threads N] [--batch-size 100] [--visitors 1000000]
+        [--auth server|public]
 
 Starts ``recsvc serve`` (API keys on; events sent with the admin key, as a store's
 backend would) on ``REDIS_URL`` if set, else an embedded Redis, and measures with wrk
@@ -12,6 +13,20 @@ backend would) on ``REDIS_URL`` if set, else an embedded Redis, and measures wit
 - ``contention``: the worst case, every batch on the same 100 visitors: writers keep
   invalidating each other's WATCHed transaction. Allowed answers are 202 and what a
   client can retry (429 or 503 with Retry-After); a 500 or a lost event fails the run.
+
+With ``--auth public``, two more phases on the same bodies: batches of ``--batch-size``
+events of one logged-in visitor each (every event with its ``user_id``), as a browser
+sends them, rotating through 1,000 visitors:
+
+- ``users_server``: sent with the admin key, which runs on the store's servers: no token
+  is checked and nothing is rate limited;
+- ``users_public``: sent with the public key and, per request, the visitor's
+  ``X-Identity-Token`` (``wrk.Request.headers``): every request's token is verified
+  against the batch, and its events are charged to the key's, the address's and the
+  visitor's rate-limit buckets (one Lua call; the limits are set far above the load, so
+  nothing is refused and the cost is the check's alone).
+
+The ratio ``users_public / users_server`` of events/s is the cost of the token checks.
 
 After each phase every shard of the Redis stream together must have grown by exactly the
 events answered 202 (nothing accepted is lost; nothing refused is written). Prints
@@ -25,13 +40,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
 import tempfile
 import time
 from pathlib import Path
 
 from loadtests import phases, wrk
-from loadtests.server import benchmark_redis, running_service
+from loadtests.server import KEYS, benchmark_redis, running_service
 from recsvc.core.events import SOURCES
+from recsvc.identity.tokens import mint_token
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
 from recsvc.settings import Settings
@@ -71,6 +88,36 @@ def batch_requests(
             wrk.Request("POST", "/v1/events", json.dumps(body, separators=(",", ":")).encode())
         )
     return out
+
+
+def user_batch_requests(
+    batch_size: int, visitors: int, secret: str | None, seed: int = 2
+) -> list[wrk.Request]:
+    """``BODIES`` batches of ``batch_size`` events of one logged-in visitor each (drawn
+    from ``visitors`` ids, user ``u<n>`` on visitor ``v<n>``), every event with its
+    ``user_id``; with ``secret``, each request carries the visitor's identity token, as
+    the store's backend mints it for the page."""
+    rng = random.Random(seed)
+    out = []
+    for n in rng.sample(range(visitors), BODIES):
+        visitor, user = f"v{n}", f"u{n}"
+        body = {"events": [{**event(rng, visitor), "user_id": user} for _ in range(batch_size)]}
+        headers: tuple[tuple[str, str], ...] = ()
+        if secret is not None:
+            token = mint_token(secret, user_id=user, visitor_id=visitor, ttl_seconds=86400)
+            headers = (("X-Identity-Token", token),)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        out.append(wrk.Request("POST", "/v1/events", data, headers))
+    return out
+
+
+# The public phase's limits: far above what the benchmark sends, so that every batch is
+# let through and the phase measures the checks, not refusals.
+UNLIMITED = {
+    f"RECSVC_RATE_LIMIT_{scope}_{kind}": "1000000000"
+    for scope in ("KEY", "VISITOR", "ADDRESS")
+    for kind in ("PER_SECOND", "BURST")
+}
 
 
 class StreamCheck:
@@ -151,11 +198,26 @@ def main() -> None:
     phases.add_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--visitors", type=int, default=1_000_000)
+    parser.add_argument(
+        "--auth",
+        choices=("server", "public"),
+        default="server",
+        help="public: also the same user batches with the admin key and with the public "
+        "key and identity tokens (the token checks' cost)",
+    )
     args = parser.parse_args()
+    if args.batch_size > 1000 or args.batch_size < 1:
+        parser.error(f"--batch-size {args.batch_size}: between 1 and 1000 (a batch's limit)")
+    if args.auth == "public" and args.visitors < BODIES:
+        parser.error(f"--visitors {args.visitors}: at least {BODIES} with --auth public")
+    secret = secrets.token_urlsafe(32)
+    settings = {"RECSVC_IDENTITY_SECRETS": secret, **UNLIMITED} if args.auth == "public" else {}
     ok = True
     with (
         benchmark_redis() as redis_url,
-        running_service(redis_url, workers=args.workers, threads=args.threads) as service,
+        running_service(
+            redis_url, workers=args.workers, threads=args.threads, settings=settings
+        ) as service,
     ):
         client = connect(redis_url, socket_timeout=60)
         keys = KeySpace(service.namespace)
@@ -177,6 +239,8 @@ def main() -> None:
                 capture=check.capture,
             ),
         ]
+        if args.auth == "public":
+            measured += user_phases(args, secret, check)
         runner = phases.Runner.from_args(service, args, phases.redis_pid(client))
         runner.warm_up(measured, seconds=1)
         check.reset()
@@ -190,6 +254,8 @@ def main() -> None:
                 f"{check.figures['contention']['events_per_s']} events/s accepted, the rest "
                 "answered 503/429 with Retry-After"
             )
+            if args.auth == "public":
+                print_token_cost(report)
             check.reset()
 
         try:
@@ -201,12 +267,76 @@ def main() -> None:
     events_per_s = sorted(r["events"]["ingest"]["events_per_s"] for r in reports)
     median = events_per_s[len(events_per_s) // 2]
     ok = median >= TARGET_EVENTS_PER_S and not any(r["problems"] for r in reports)
+    if args.auth == "public":
+        for name in ("events_per_s", "events_per_cpu_s"):
+            ratios = sorted(token_cost(r)[name] for r in reports)
+            print(
+                f"token checks: {name} public key + tokens / admin key, median "
+                f"{ratios[len(ratios) // 2]:.3f} [{ratios[0]:.3f}-{ratios[-1]:.3f}] over "
+                f"{len(reports)} run(s)"
+            )
     print(
         f"ingestion events/s median {median} over {len(reports)} run(s) "
         f"(target {TARGET_EVENTS_PER_S}); nothing lost, only retryable answers: "
         f"{not any(r['problems'] for r in reports)}; meets target: {ok}"
     )
     print(json.dumps({"args": vars(args), "runs": reports, "over_runs": summary, "ok": ok}))
+
+
+def user_phases(args: argparse.Namespace, secret: str, check: StreamCheck) -> list[phases.Phase]:
+    """The same user batches with the admin key (no token checks) and with the public key
+    and a token per request."""
+    return [
+        phases.Phase(
+            "users_server",
+            user_batch_requests(args.batch_size, args.visitors, None),
+            marker='"accepted"',
+            allowed=frozenset({202}),
+            check=check,
+            capture=check.capture,
+        ),
+        phases.Phase(
+            "users_public",
+            user_batch_requests(args.batch_size, args.visitors, secret),
+            marker='"accepted"',
+            allowed=frozenset({202}),
+            check=check,
+            capture=check.capture,
+            headers={"X-API-Key": KEYS["public"]},
+        ),
+    ]
+
+
+def token_cost(report: dict) -> dict[str, float]:
+    """The public key with identity tokens against the admin key, on the same batches:
+    the ratio of events/s, and of events per CPU second of the service and Redis together
+    (on a machine shared with others the second holds still while the first follows
+    whatever else runs; Redis is counted since the rate limits run there)."""
+    figures, lines = report["events"], report["phases"]
+    ratios = {}
+    for name, per in (("events_per_s", lambda _n: 1.0), ("events_per_cpu_s", _cpu)):
+        server, public = (
+            figures[phase]["events_per_s"] / per(lines[phase])
+            for phase in ("users_server", "users_public")
+        )
+        ratios[name] = round(public / server, 3) if server else float("nan")
+    return ratios
+
+
+def _cpu(line: dict) -> float:
+    cores = line["cpu_cores"]
+    return max(cores["service"] + cores["redis"], 1e-9)
+
+
+def print_token_cost(report: dict) -> None:
+    figures = report["events"]
+    ratios = token_cost(report)
+    print(
+        f"  token checks: {figures['users_public']['events_per_s']} events/s with the public "
+        f"key and identity tokens, {figures['users_server']['events_per_s']} without (admin "
+        f"key): ratio {ratios['events_per_s']:.3f}; per CPU second of the service and Redis "
+        f"{ratios['events_per_cpu_s']:.3f}"
+    )
 
 
 if __name__ == "__main__":

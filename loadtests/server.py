@@ -2,7 +2,8 @@
 
 The service runs with API keys on, as in production: ``KEYS`` holds one key per role, and
 load generators send the admin key (``ADMIN_HEADERS``) so that they keep working whatever
-a public key may do (identity tokens and per-key rate limits apply to public keys).
+a public key may do (identity tokens and the per-key, per-address and per-visitor rate
+limits apply to public keys).
 """
 
 from __future__ import annotations

@@ -29,20 +29,25 @@ class WrkError(RuntimeError):
 
 @dataclass(frozen=True)
 class Request:
-    """One HTTP request of a phase; ``body`` is sent as JSON when not empty."""
+    """One HTTP request of a phase; ``body`` is sent as JSON when not empty. ``headers``:
+    this request's own (an identity token per visitor, say), over the phase's."""
 
     method: str
     path: str
     body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
 
     def line(self) -> str:
-        for part in (self.method, self.path):
+        """Its lines in the request file: one ``R`` line per header of its own, then the
+        request."""
+        for part in (self.method, self.path, *[p for h in self.headers for p in h]):
             if "\t" in part or "\n" in part:
                 raise ValueError(f"tab or newline in {part!r}")
         body = self.body.decode()
         if "\t" in body or "\n" in body:  # compact JSON never holds either
             raise ValueError("tab or newline in a request body")
-        return f"{self.method}\t{self.path}\t{body}"
+        own = "".join(f"R\t{name}\t{value}\n" for name, value in self.headers)
+        return f"{own}{self.method}\t{self.path}\t{body}"
 
 
 @dataclass
@@ -99,7 +104,8 @@ def available() -> bool:
 def write_requests(
     requests: Iterable[Request], headers: Mapping[str, str], path: Path | None = None
 ) -> Path:
-    """The request file ``wrk_rotate.lua`` reads: headers first, then one request a line."""
+    """The request file ``wrk_rotate.lua`` reads: the phase's headers first, then each
+    request (after its own headers' lines)."""
     if path is None:
         handle, name = tempfile.mkstemp(prefix="recsvc-wrk-", suffix=".tsv")
         os.close(handle)

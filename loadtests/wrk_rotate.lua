@@ -4,6 +4,7 @@
 --
 -- REQUESTS_FILE holds one line per request, fields separated by tabs:
 --   H<TAB>name<TAB>value          a header sent with every request (lines before requests)
+--   R<TAB>name<TAB>value          a header of the next request only (over an H header)
 --   METHOD<TAB>path<TAB>body      a request; body may be empty
 -- Every thread builds each request once (wrk.format) and then only hands out the prebuilt
 -- strings in turn, from a starting point of its own, so rotating costs the generator
@@ -42,22 +43,28 @@ function init(args)
    capture_path = args[3]  -- a global: done() runs in another Lua state and reads it
    local headers = {}
    local lines = {}
+   local own = {}
    for line in io.lines(path) do
       local method, target, body = line:match("^([^\t]*)\t([^\t]*)\t?(.*)$")
       if method == "H" then
          headers[target] = body
+      elseif method == "R" then
+         own[target] = body
       elseif method and method ~= "" then
-         table.insert(lines, {method, target, body})
+         table.insert(lines, {method, target, body, own})
+         own = {}
       end
    end
-   -- Bodies are JSON: the same headers plus the content type.
-   local with_body = {["Content-Type"] = "application/json"}
-   for name, value in pairs(headers) do with_body[name] = value end
    for _, r in ipairs(lines) do
+      -- The phase's headers, the request's own over them; a body is JSON.
+      local sent = {}
+      for name, value in pairs(headers) do sent[name] = value end
+      for name, value in pairs(r[4]) do sent[name] = value end
       if r[3] == "" then
-         table.insert(prepared, wrk.format(r[1], r[2], headers))
+         table.insert(prepared, wrk.format(r[1], r[2], sent))
       else
-         table.insert(prepared, wrk.format(r[1], r[2], with_body, r[3]))
+         sent["Content-Type"] = "application/json"
+         table.insert(prepared, wrk.format(r[1], r[2], sent, r[3]))
       end
    end
    if #prepared == 0 then error("no requests in " .. path) end

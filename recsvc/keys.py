@@ -125,9 +125,11 @@ class KeySpace:
     # --- rate limits ----------------------------------------------------------------------
     def rate_bucket(self, scope: str, name: str) -> str:
         """HASH token bucket (``tokens``, ``at``) of one API key (``scope`` ``key``, ``name``
-        its fingerprint) or one visitor (``visitor``, the visitor id). One hash tag for
-        all, so one script takes from all of a request's buckets at once (one Cluster
-        slot); each expires once it would be full again."""
+        its fingerprint), client address (``address``, ``read-address``: the address, an
+        IPv6 one as its /64) or visitor (``visitor``, ``read-visitor``: the visitor id),
+        for events or for reads (``read-``). One hash tag for all, so one script takes
+        from all of a request's buckets at once (one Cluster slot); each expires once it
+        would be full again."""
         return f"{self.namespace}:{{ratelimit}}:{scope}:{name}"
 
     # --- model versions -----------------------------------------------------------------

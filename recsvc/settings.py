@@ -211,6 +211,24 @@ class Settings:
     rate_limit_key_burst: int = 20_000
     rate_limit_visitor_per_second: float = 10.0
     rate_limit_visitor_burst: int = 1000
+    # Events per client address (recsvc.web.client_address), so that one attacker meets
+    # their own limit long before the key's, which every shopper shares: 50 such
+    # addresses at once to reach it. An address may be a whole office or a mobile
+    # carrier's NAT, hence far above what one browser sends.
+    rate_limit_address_per_second: float = 100.0
+    rate_limit_address_burst: int = 2000
+    # Reads (every other request of a public or analyst key, one token each) per client
+    # address and per visitor id of the path: a page asks for about four (recommendations,
+    # banners, nudges, add-ons), so a visitor may read 5 a second, 100 at once; reads and
+    # events have buckets of their own, so reading never costs a shopper their events.
+    rate_limit_read_address_per_second: float = 100.0
+    rate_limit_read_address_burst: int = 1000
+    rate_limit_read_visitor_per_second: float = 5.0
+    rate_limit_read_visitor_burst: int = 100
+    # Proxies in front of the service that append to X-Forwarded-For (nginx alone: 1): the
+    # client address is then the value that many places from the right (werkzeug's
+    # ProxyFix, recsvc.web.client_address). 0: the socket's peer, the header ignored.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

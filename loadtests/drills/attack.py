@@ -8,12 +8,16 @@ logged in through the store's backend, filled a cart and bought), then sends wha
 attacker holding the storefront's public key would: backdated and future events, huge
 carts, impressions of made-up banners, invented methods, ``//`` paths and over-long URLs,
 hostile JSON (deep, lone surrogates, 5,000-digit numbers, a chunked body over the limit),
-floods of valid events, stitching attempts and reads of the victim's profile and of the
-analytics. Before sending, it computes from the settings how many events the rate limits
-can let through in the time allowed and what that can cost Redis at most (keys and
-bytes). The verdict passes when:
+floods of valid events, stitching attempts, reads about the victim (profile, nudges,
+recommendations, banners, cart add-ons for the victim's visitor id, without a token or with
+the attacker's own) and of the analytics. The victim's cart is abandoned within a second
+(``DRILL_SETTINGS``) and a banner targets carts like theirs, so an answer that gave away
+what they carted, bought or are worth would show. Before sending, it computes from the
+settings how many events the rate limits can let through in the time allowed and what
+that can cost Redis at most (keys and bytes). The verdict passes when:
 
 - no answer was a 5xx;
+- no answer holds the victim's items, user id or cart value (``VICTIM_MARKERS``);
 - the Redis keys and memory added stay under the bound computed beforehand;
 - every Redis value of the victim (visitor document, customer document, nudge state) is
   byte for byte what it was before the attack.
@@ -68,6 +72,11 @@ LIMITS = {
     "RECSVC_RATE_LIMIT_VISITOR_PER_SECOND": "5",
     "RECSVC_RATE_LIMIT_VISITOR_BURST": "1000",
 }
+# The victim's cart is abandoned a second after it changed, and every cart owner may be
+# nudged (no holdout): a nudge answer would hold the cart.
+DRILL_SETTINGS = {"RECSVC_CART_ABANDON_SECONDS": "1", "RECSVC_NUDGE_HOLDOUT_SHARE": "0"}
+# What the victim's data looks like in an answer: their items, user id, cart value.
+VICTIM_MARKERS = (b'"ring"', b'"watch"', VICTIM_USER.encode(), b"900.0")
 # What one accepted event can add to a visitor's document at most, beyond its stream entry:
 # a recent item, a cart line, a purchase line and a banner impression (each with a
 # 128-character id), a stage change and an entry and exit of every segment, a counter and
@@ -199,6 +208,7 @@ def own_service(redis_port: int, secret: str, workdir: Path) -> Iterator[int]:
         "RECSVC_ADMIN_KEYS": ADMIN,
         "RECSVC_IDENTITY_SECRETS": secret,
         **LIMITS,
+        **DRILL_SETTINGS,
     }
     command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port), "--workers", "2"]
     log = (workdir / "service.log").open("wb")
@@ -370,7 +380,11 @@ class Attacker:
 
     def read_victim(self):
         token = self.rng.choice((None, self.own_token))
-        return call(self.port, "GET", f"/v1/visitors/{VICTIM_VISITOR}/profile", None, public(token))
+        what = self.rng.choice(("profile", "nudges", "recommendations", "banners", "cart"))
+        if what == "cart":
+            body = json.dumps({"items": ["i-1"], "visitor_id": VICTIM_VISITOR}).encode()
+            return call(self.port, "POST", "/v1/recommendations/cart", body, public(token))
+        return call(self.port, "GET", f"/v1/visitors/{VICTIM_VISITOR}/{what}", None, public(token))
 
     def read_analytics(self):
         path = self.rng.choice(("/v1/analytics/funnel", "/v1/analytics/nudges"))
@@ -440,12 +454,22 @@ class Attacker:
 
 
 def seed(port: int, secret: str) -> None:
-    """A banner, and the victim: logged in through the backend, a cart, a purchase."""
-    banner = {"id": "b-real", "placement": "home", "content": {"title": "Sale", "link": "/sale"}}
-    status, body = call(
-        port, "POST", "/v1/admin/banners", json.dumps(banner).encode(), {"X-API-Key": ADMIN}
-    )
-    assert status == 201, body
+    """Banners (one for big carts like the victim's), and the victim: logged in through
+    the backend, a cart, a purchase."""
+    banners = [
+        {"id": "b-real", "placement": "home", "content": {"title": "Sale", "link": "/sale"}},
+        {
+            "id": "b-big-carts",
+            "placement": "home",
+            "content": {"title": "Free shipping"},
+            "rules": {"has_cart": True, "cart_value_min": 500},
+        },
+    ]
+    for banner in banners:
+        status, body = call(
+            port, "POST", "/v1/admin/banners", json.dumps(banner).encode(), {"X-API-Key": ADMIN}
+        )
+        assert status == 201, body
     token = mint_token(secret, user_id=VICTIM_USER, visitor_id=VICTIM_VISITOR)
     events = [
         {
@@ -472,10 +496,12 @@ def victim_state(client: redis.Redis, keys: KeySpace) -> dict[str, bytes | None]
 
 def attack(
     attacker: Attacker, n: int, seconds: float, concurrency: int
-) -> tuple[Counter, Counter, int]:
-    """Send ``n`` hostile requests within ``seconds``: statuses overall and 5xx per kind."""
+) -> tuple[Counter, Counter, Counter, int]:
+    """Send ``n`` hostile requests within ``seconds``: statuses overall, 5xx per kind and
+    answers holding the victim's data per kind."""
     statuses: Counter = Counter()
     server_errors: Counter = Counter()
+    leaks: Counter = Counter()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     sent = 0
@@ -486,14 +512,16 @@ def attack(
         if time.monotonic() > deadline:
             return
         try:
-            status, _ = make()
+            status, answer = make()
         except OSError:
-            status = 0  # the connection failed: counted, and it fails the verdict
+            status, answer = 0, b""  # the connection failed: counted, fails the verdict
         with lock:
             sent += 1
             statuses[status] += 1
             if status >= 500 or status == 0:
                 server_errors[kind] += 1
+            if any(marker in answer for marker in VICTIM_MARKERS):
+                leaks[kind] += 1
             progress.update()
 
     with (
@@ -501,7 +529,7 @@ def attack(
         ThreadPoolExecutor(concurrency) as pool,
     ):
         list(pool.map(one, attacker.plan(n)))
-    return statuses, server_errors, sent
+    return statuses, server_errors, leaks, sent
 
 
 def main() -> int:
@@ -527,6 +555,7 @@ def main() -> int:
             redis_port = client.connection_pool.connection_kwargs["port"]
             with own_service(redis_port, secret, workdir) as port:
                 seed(port, secret)
+                time.sleep(1.5)  # the victim's cart abandoned: a nudge would show it
                 before = victim_state(client, keys)
                 keys_before = client.dbsize()
                 memory_before = client.info("memory")["used_memory"]
@@ -536,7 +565,7 @@ def main() -> int:
                     secret, user_id=ATTACKER_USER, visitor_id=ATTACKER_VISITOR
                 )
                 started = time.monotonic()
-                statuses, server_errors, sent = attack(
+                statuses, server_errors, leaks, sent = attack(
                     attacker, args.requests, args.seconds, args.concurrency
                 )
                 took = time.monotonic() - started
@@ -547,7 +576,15 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     outcome = Outcome(
-        statuses, server_errors, sent, args.requests, took, keys_added, memory_added, accepted
+        statuses,
+        server_errors,
+        sent,
+        args.requests,
+        took,
+        keys_added,
+        memory_added,
+        accepted,
+        leaks,
     )
     return verdict(bound, outcome, before == after)
 
@@ -564,6 +601,7 @@ class Outcome:
     keys_added: int
     memory_added: int
     accepted: int
+    leaks: Counter = field(default_factory=Counter)
 
 
 def verdict(bound: Bound, outcome: Outcome, victim_unchanged: bool) -> int:
@@ -580,6 +618,10 @@ def verdict(bound: Bound, outcome: Outcome, victim_unchanged: bool) -> int:
     checks = [
         (sent == wanted, f"all {wanted:,} requests sent within the time allowed"),
         (not server_errors, f"no 5xx (or failed connection): {dict(server_errors) or 'none'}"),
+        (
+            not outcome.leaks,
+            f"no answer held the victim's data: {dict(outcome.leaks) or 'none'}",
+        ),
         (accepted <= bound.events, f"hostile events accepted {accepted:,} <= {bound.events:,}"),
         (keys_added <= bound.keys, f"Redis keys added {keys_added:,} <= {bound.keys:,}"),
         (

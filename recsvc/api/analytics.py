@@ -11,7 +11,7 @@ from recsvc.api.blueprint import Blueprint
 from recsvc.clock import utc
 from recsvc.core.funnel import funnel_table
 from recsvc.schemas.analytics import FunnelQuerySchema, FunnelSchema
-from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
+from recsvc.schemas.common import RATE_LIMITED, REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.store.funnel import HLL_STANDARD_ERROR
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
@@ -27,6 +27,7 @@ blp = Blueprint("analytics", __name__, url_prefix="/v1/analytics", description="
 @blp.alt_response(403, schema=ApiErrorSchema, description="Needs an analyst, server or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
+@blp.alt_response(429, **RATE_LIMITED)
 def get_funnel(
     start=None, end=None, source: str | None = None, visitor_type: str | None = None
 ) -> dict[str, Any]:

@@ -21,8 +21,16 @@ from recsvc.schemas.banners import (
     VisitorBannersQuerySchema,
     VisitorBannersSchema,
 )
-from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import (
+    ID_RULE,
+    RATE_LIMITED,
+    REDIS_UNAVAILABLE,
+    ApiErrorSchema,
+    is_valid_id,
+)
 from recsvc.serving.banners import banner_for_display
+from recsvc.serving.disclosure import FULL, UNPROVEN
+from recsvc.web.auth import current_caller
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
 
@@ -161,6 +169,7 @@ def delete_banner(banner_id: str) -> Response:
 @visitor_blp.arguments(VisitorBannersQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @visitor_blp.response(200, VisitorBannersSchema)
 @visitor_blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or query.")
+@visitor_blp.alt_response(429, **RATE_LIMITED)
 def get_visitor_banners(visitor_id: str, n: int = 1, placement: str | None = None) -> Response:
     """The banners to show this visitor now, best first.
 
@@ -169,7 +178,17 @@ def get_visitor_banners(visitor_id: str, n: int = 1, placement: str | None = Non
     affinity to what each promotes. Each names the rules it matched. Never fails for a
     valid request: without Redis the visitor is targeted as a new one, with
     ``"fallback": "unavailable"``.
+
+    The visitor's ``stage``, ``segments`` and the visitor rules a banner matched (with
+    the visitor's values: stage, cart value, sources, browsed categories) are the store's
+    labels, answered to keys that read full profiles. A public key, which anyone may use
+    with any visitor id, gets the banners, the time rules they matched and a reason
+    saying "targeted to this visitor" for the rest; an identity token changes nothing
+    here (a visitor's own browser does not see the store's labels either).
     """
-    answer = services().banner_service.for_visitor(checked_visitor_id(visitor_id), placement, n)
+    disclosure = FULL if current_caller().can("read_profiles") else UNPROVEN
+    answer = services().banner_service.for_visitor(
+        checked_visitor_id(visitor_id), placement, n, disclosure
+    )
     # Built to VisitorBannersSchema's shape already: no marshmallow dump (every page asks).
     return json_response(answer)

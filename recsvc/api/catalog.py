@@ -15,7 +15,13 @@ from recsvc.schemas.catalog import (
     CatalogUpsertedSchema,
     ItemDetailsSchema,
 )
-from recsvc.schemas.common import ID_RULE, RETRY_AFTER_HEADER, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import (
+    ID_RULE,
+    RATE_LIMITED,
+    RETRY_AFTER_HEADER,
+    ApiErrorSchema,
+    is_valid_id,
+)
 from recsvc.store.events import TooMuchContention
 from recsvc.web.errors import ApiError, unavailable
 from recsvc.web.services import services
@@ -125,6 +131,7 @@ def delete_item(item_id: str) -> None:
 @items_blp.alt_response(404, schema=ApiErrorSchema, description="Unknown item.")
 @items_blp.alt_response(422, schema=ApiErrorSchema, description="Invalid item id.")
 @items_blp.alt_response(503, **UNAVAILABLE)
+@items_blp.alt_response(429, **RATE_LIMITED)
 def get_item(item_id: str) -> dict[str, Any]:
     """Get a catalog item.
 

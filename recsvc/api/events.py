@@ -85,7 +85,8 @@ REQUEST_BODY = {
 @blp.alt_response(
     429,
     schema=ApiErrorSchema,
-    description="Over the key's or a visitor's rate limit; nothing was written.",
+    description="Over the key's, the client address's or a visitor's rate limit; nothing "
+    "was written.",
     headers=RETRY_AFTER_HEADER,
 )
 @blp.alt_response(
@@ -106,7 +107,8 @@ def post_events() -> dict[str, Any]:
     ``X-Identity-Token`` (minted by the store's backend) proves that user (401 without a
     valid token, 403 for another user's); timestamps may lie at most
     ``public_event_max_age_seconds`` back (server keys: ``analytics_retention_days``) and
-    a day ahead; events are rate limited per key and per visitor (429, ``Retry-After``).
+    a day ahead; events are rate limited per key, client address and visitor (429,
+    ``Retry-After``).
     A cart holds at most ``cart_max_lines`` lines of at most ``cart_max_quantity`` (422).
     """
     svc = services()

@@ -14,7 +14,7 @@ from recsvc.api.json_response import json_response
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
 from recsvc.core.nudge_report import nudge_report
-from recsvc.schemas.common import REDIS_UNAVAILABLE, ApiErrorSchema
+from recsvc.schemas.common import RATE_LIMITED, REDIS_UNAVAILABLE, ApiErrorSchema
 from recsvc.schemas.nudges import (
     ClaimedNudgesSchema,
     ClaimRequestSchema,
@@ -24,6 +24,7 @@ from recsvc.schemas.nudges import (
 )
 from recsvc.serving.nudges import claimed_nudges, onsite_nudges
 from recsvc.web.errors import ApiError
+from recsvc.web.identity import disclosure_for
 from recsvc.web.services import services
 
 blp = Blueprint("nudges", __name__, url_prefix="/v1", description="Abandoned-cart nudges.")
@@ -31,7 +32,16 @@ blp = Blueprint("nudges", __name__, url_prefix="/v1", description="Abandoned-car
 
 @blp.route("/visitors/<path:visitor_id>/nudges", parameters=[VISITOR_ID_PARAMETER])
 @blp.response(200, VisitorNudgesSchema)
+@blp.alt_response(
+    401,
+    schema=ApiErrorSchema,
+    description="No valid API key; or, with a public key, no valid identity token.",
+)
+@blp.alt_response(
+    403, schema=ApiErrorSchema, description="Public key: the token proves another visitor."
+)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
+@blp.alt_response(429, **RATE_LIMITED)
 def get_visitor_nudges(visitor_id: str) -> Response:
     """Nudges to show this visitor now.
 
@@ -41,16 +51,25 @@ def get_visitor_nudges(visitor_id: str) -> Response:
     message and up to 3 add-ons. An unknown visitor has no nudge (not a 404: the storefront
     asks on every page). Never fails for a valid id: when Redis cannot be read the list is
     empty with ``"fallback": "unavailable"``.
+
+    A nudge shows the cart's lines, so with a public key the request must prove the
+    visitor, as for the profile: an ``X-Identity-Token`` whose ``vid`` is this visitor id
+    (401 without a valid one, 403 for another visitor, checked before anything is read).
+    A logged-in customer's cart is shown only when the token's ``sub`` is that customer
+    (a device the customer logged out of has no nudge).
     """
     svc = services()
+    visitor_id = checked_visitor_id(visitor_id)
+    disclosure = disclosure_for(visitor_id, required=True)
     answer = onsite_nudges(
         svc.reader,
         svc.holder,
         svc.tiles,
         svc.nudges,
         svc.settings,
-        checked_visitor_id(visitor_id),
+        visitor_id,
         svc.clock.now(),
+        disclosure,
     )
     # Already the documented shape: returned without marshmallow's dump (every page asks).
     return json_response(answer)
@@ -100,6 +119,7 @@ def post_claim(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(403, schema=ApiErrorSchema, description="Needs an analyst, server or admin key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid filter.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
+@blp.alt_response(429, **RATE_LIMITED)
 def get_nudge_report(start=None, end=None, channel: str | None = None) -> dict[str, Any]:
     """Nudge results per channel between two UTC days (inclusive): carts eligible, held
     out, claimed, nudges sent and clicked, recoveries (a purchase within

@@ -10,9 +10,10 @@ from marshmallow import RAISE
 from recsvc.api.blueprint import Blueprint
 from recsvc.api.quick_parser import QuickParser, quick_list_query
 from recsvc.api.visitors import checked_visitor_id
-from recsvc.schemas.common import ApiErrorSchema
+from recsvc.schemas.common import RATE_LIMITED, ApiErrorSchema
 from recsvc.schemas.recommendations import RecommendationsQuerySchema, RecommendationsSchema
 from recsvc.serving.recommend import RecommendQuery
+from recsvc.web.identity import disclosure_for
 from recsvc.web.services import services
 
 blp = Blueprint(
@@ -30,7 +31,16 @@ blp.ARGUMENTS_PARSER = QuickParser(
 # An instance, not the class: webargs builds a schema per request from a class.
 @blp.arguments(RecommendationsQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, RecommendationsSchema)
+@blp.alt_response(
+    401,
+    schema=ApiErrorSchema,
+    description="No valid API key, or an identity token that proves nothing.",
+)
+@blp.alt_response(
+    403, schema=ApiErrorSchema, description="Public key: the identity token proves another visitor."
+)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id or filter.")
+@blp.alt_response(429, **RATE_LIMITED)
 def get_recommendations(visitor_id: str, **query: Any) -> Response:
     """Products for this visitor, by the first strategy that applies (the strategies the
     offline evaluation measures, ``recsvc.scoring.strategies``):
@@ -49,12 +59,23 @@ def get_recommendations(visitor_id: str, **query: Any) -> Response:
     Each item names its reason and its evidence: the part of the strategy and the
     visitor's item behind each share of its score. Never fails for a valid request:
     without Redis or a model the answer comes from the worker's memory with
-    ``"fallback": "popular"``."""
+    ``"fallback": "popular"``.
+
+    With a public key, anyone who knows a visitor id may ask, so the visitor's own items
+    are named only when the request proves the visitor (``X-Identity-Token`` whose
+    ``vid`` is this visitor id, and whose ``sub`` is the customer when the visitor is
+    logged in). Without a token the storefront still gets recommendations for every page
+    (ranked by the visitor's taste, as any personalised page is), but as with
+    ``exclude_seen=true``: none of the visitor's viewed, carted or bought items, no
+    evidence or reason naming one, and ``stage`` null (a store's label, for keys that read
+    full profiles). A token that proves nothing is a 401, another visitor's a 403."""
     svc = services()
+    visitor_id = checked_visitor_id(visitor_id)
+    disclosure = disclosure_for(visitor_id, required=False)
     exclude = split_ids(query.pop("exclude", None))
     query.setdefault("diversity", svc.settings.default_diversity)
     request = RecommendQuery(exclude=exclude, **query)
-    answer = svc.recommender.for_visitor(checked_visitor_id(visitor_id), request)
+    answer = svc.recommender.for_visitor(visitor_id, request, disclosure)
     # Built to RecommendationsSchema's shape already: skipping marshmallow's dump saves
     # about a third of the request (loadtests/bench_serving.py); the schema still
     # documents the answer and the fuzz checks answers against it.

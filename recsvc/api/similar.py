@@ -11,7 +11,7 @@ from recsvc.api.blueprint import Blueprint
 from recsvc.api.catalog import ITEM_ID_PARAMETER, checked_item_id
 from recsvc.api.quick_parser import QuickParser, quick_list_query
 from recsvc.api.recommendations import split_ids
-from recsvc.schemas.common import ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import RATE_LIMITED, ApiErrorSchema, is_valid_id
 from recsvc.schemas.similar import (
     MAX_ADDONS,
     MAX_CART_ITEMS,
@@ -20,9 +20,11 @@ from recsvc.schemas.similar import (
     SimilarItemsSchema,
     SimilarQuerySchema,
 )
+from recsvc.serving.disclosure import FULL
 from recsvc.serving.recommend import RecommendQuery
 from recsvc.serving.similar import UnknownItem, cart_answer, similar_answer
 from recsvc.web.errors import ApiError
+from recsvc.web.identity import disclosure_for
 from recsvc.web.services import services
 
 blp = Blueprint(
@@ -68,6 +70,7 @@ blp.ARGUMENTS_PARSER = QuickParser(
 @blp.response(200, SimilarItemsSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="The current model does not know it.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid item id or filter.")
+@blp.alt_response(429, **RATE_LIMITED)
 def get_similar(item_id: str, **query: Any) -> Response:
     """Items similar to this one.
 
@@ -92,7 +95,18 @@ def get_similar(item_id: str, **query: Any) -> Response:
 @blp.arguments(CartRequestSchema(), example={"items": ["sku-1", "sku-2"], "n": 10})
 @blp.response(200, CartAddOnsSchema)
 @blp.alt_response(400, schema=ApiErrorSchema, description="Body is not JSON.")
+@blp.alt_response(
+    401,
+    schema=ApiErrorSchema,
+    description="No valid API key; or a public key with visitor_id and no valid identity token.",
+)
+@blp.alt_response(
+    403,
+    schema=ApiErrorSchema,
+    description="Public key: the identity token proves another visitor than visitor_id.",
+)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid body.")
+@blp.alt_response(429, **RATE_LIMITED)
 def post_cart(body: dict[str, Any]) -> Response:
     """Add-ons for a cart.
 
@@ -104,9 +118,22 @@ def post_cart(body: dict[str, Any]) -> Response:
     body: without Redis the visitor's purchases are not left out and the tiles lack
     catalog fields; before any model is loaded the list is empty with
     ``"fallback": "popular"``.
+
+    What is left out tells what the visitor bought, so with a public key a
+    ``visitor_id`` needs the visitor's ``X-Identity-Token`` (401 without a valid one, 403
+    for another visitor), and a logged-in customer's purchases are left out only when the
+    token's ``sub`` is that customer. Without ``visitor_id`` no token is needed.
     """
     svc = services()
+    visitor_id = body.get("visitor_id")
+    disclosure = FULL if visitor_id is None else disclosure_for(visitor_id, required=True)
     answer = cart_answer(
-        svc.holder, svc.reader, svc.tiles, body["items"], body.get("visitor_id"), body["n"]
+        svc.holder,
+        svc.reader,
+        svc.tiles,
+        body["items"],
+        visitor_id,
+        body["n"],
+        disclosure=disclosure,
     )
     return jsonify(answer)

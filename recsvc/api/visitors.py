@@ -7,12 +7,16 @@ from typing import Any
 from recsvc.api.blueprint import Blueprint
 from recsvc.core.events import ID_PATTERN
 from recsvc.core.profile import browser_profile, show_profile
-from recsvc.identity.tokens import IdentityClaims
-from recsvc.schemas.common import ID_RULE, REDIS_UNAVAILABLE, ApiErrorSchema, is_valid_id
+from recsvc.schemas.common import (
+    ID_RULE,
+    RATE_LIMITED,
+    REDIS_UNAVAILABLE,
+    ApiErrorSchema,
+    is_valid_id,
+)
 from recsvc.schemas.profile import ProfileSchema
-from recsvc.web.auth import current_caller
 from recsvc.web.errors import ApiError
-from recsvc.web.identity import proven_identity
+from recsvc.web.identity import disclosure_for
 from recsvc.web.services import services
 
 blp = Blueprint("visitors", __name__, url_prefix="/v1/visitors", description="Visitor profiles.")
@@ -53,6 +57,7 @@ VISITOR_ID_PARAMETER = {
 @blp.alt_response(404, schema=ApiErrorSchema, description="Visitor never seen.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)
+@blp.alt_response(429, **RATE_LIMITED)
 def get_profile(visitor_id: str) -> dict[str, Any]:
     """The visitor's real-time profile: visits, touches, journey stage and its history,
     segments, recent items, cart and purchases (shared across a logged-in customer's
@@ -68,27 +73,12 @@ def get_profile(visitor_id: str) -> dict[str, Any]:
     """
     svc = services()
     visitor_id = checked_visitor_id(visitor_id)
-    identity = None if current_caller().can("read_profiles") else _proven_visitor(visitor_id)
+    disclosure = disclosure_for(visitor_id, required=True)  # before the read
     loaded = svc.profiles.load(visitor_id)
     if loaded is None:
         raise ApiError(404, "not_found", f"Unknown visitor {visitor_id!r}.")
     visitor, shared = loaded
     profile = show_profile(visitor, shared, svc.clock.now(), svc.settings)
-    if identity is None:
+    if disclosure.labels:
         return {**profile, "view": "full"}
-    user_proven = identity.user_id is not None and identity.user_id == profile["user_id"]
-    return browser_profile(profile, user_proven)
-
-
-def _proven_visitor(visitor_id: str) -> IdentityClaims:
-    """The request's identity, which must be ``visitor_id``'s (checked before the profile
-    is read: an unproven request learns nothing, not even whether the visitor exists)."""
-    identity = proven_identity()
-    if identity.visitor_id != visitor_id:
-        raise ApiError(
-            403,
-            "identity_mismatch",
-            "The identity token does not prove this visitor id.",
-            {"errors": [{"field": "visitor_id", "reason": "Not the token's visitor (vid)."}]},
-        )
-    return identity
+    return browser_profile(profile, disclosure.owns(visitor))

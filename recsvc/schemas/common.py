@@ -96,6 +96,13 @@ class ApiErrorSchema(Schema):
 
 # ``alt_response(503, **REDIS_UNAVAILABLE)``: how every endpoint that needs Redis documents
 # its 503.
+# Reads by a public or analyst key (recsvc.web.rate_limit).
+RATE_LIMITED = {
+    "schema": ApiErrorSchema,
+    "description": "Public or analyst key: over the client address's or the visitor's rate "
+    "limit for reads.",
+    "headers": RETRY_AFTER_HEADER,
+}
 REDIS_UNAVAILABLE = {
     "schema": ApiErrorSchema,
     "description": "Redis unreachable.",

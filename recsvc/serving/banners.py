@@ -11,6 +11,13 @@ Banners of equal priority are ranked by the visitor's affinity to what they prom
 mean model score of the promoted items and category centroids (item factors averaged per
 category) for a visitor the model knows; the share of their recent items that are
 promoted otherwise.
+
+What the answer says about the visitor follows the request's
+:class:`~recsvc.serving.disclosure.Disclosure`: the journey stage, the segments and the
+rules a banner matched with the visitor's values (their stage, cart value, sources,
+browsed categories) are the store's labels, shown only to keys that read full profiles.
+A public key gets the banners themselves (which banner is shown follows its rules, as
+any targeted page does), the time rules they matched, and no labels.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from recsvc.core.journey import SEGMENTS
 from recsvc.core.profile import banner_day, impressions_on
 from recsvc.core.targeting import visitor_from_profile
 from recsvc.redis_client import UNAVAILABLE_ERRORS
+from recsvc.serving.disclosure import FULL, Disclosure
 from recsvc.serving.holder import LoadedModel, ModelHolder
 from recsvc.serving.visitors import VisitorReader
 from recsvc.settings import Settings
@@ -137,7 +145,9 @@ class BannerService:
         self.banners.get()
         self.categories.get()
 
-    def for_visitor(self, visitor_id: str, placement: str | None, n: int) -> dict[str, Any]:
+    def for_visitor(
+        self, visitor_id: str, placement: str | None, n: int, disclosure: Disclosure = FULL
+    ) -> dict[str, Any]:
         model = self.holder.current()
         banner_set, categories = self.banners.get(), self.categories.get()
         state = self.reader.read(visitor_id, model)
@@ -161,10 +171,11 @@ class BannerService:
             affinity,
             banner_set.variants,
         )
+        labels = disclosure.labels
         return {
-            "banners": [_shown(chosen) for chosen in decision.chosen],
-            "stage": visitor.stage,
-            "segments": [name for name in SEGMENTS if name in visitor.segments],
+            "banners": [_shown(chosen, labels) for chosen in decision.chosen],
+            "stage": visitor.stage if labels else None,
+            "segments": [name for name in SEGMENTS if name in visitor.segments] if labels else [],
             "fallback": None if state is not None else "unavailable",
         }
 
@@ -221,17 +232,24 @@ def _categories(snapshot: tuple[int, list[dict[str, Any]]]) -> tuple[int, dict[s
     return version, {item["item_id"]: item["category"] for item in items if item.get("category")}
 
 
-def _shown(chosen: banner_rules.Chosen) -> dict[str, Any]:
+# Rules that hold for everyone at a time: naming them says nothing about the visitor.
+TIME_RULES = frozenset({"start", "end", "days", "hours"})
+
+
+def _shown(chosen: banner_rules.Chosen, labels: bool = True) -> dict[str, Any]:
     banner = chosen.banner
+    matched = chosen.matched
+    if not labels:
+        matched = {kind: value for kind, value in matched.items() if kind in TIME_RULES}
     return {
         "id": banner["id"],
         "placement": banner["placement"],
         "content": banner["content"],
         "priority": banner["priority"],
         "experiment": banner.get("experiment"),
-        "matched": {kind: _plain(kind, value) for kind, value in chosen.matched.items()},
+        "matched": {kind: _plain(kind, value) for kind, value in matched.items()},
         "affinity": round(chosen.affinity, 6),
-        "reason": reason(chosen),
+        "reason": reason(matched, targeted=len(matched) < len(chosen.matched)),
     }
 
 
@@ -256,10 +274,12 @@ RULE_PHRASES = {
 }
 
 
-def reason(chosen: banner_rules.Chosen) -> str:
-    """Why this banner, for a person: the rules that matched, or "shown to everyone"."""
-    parts = []
-    for kind, value in chosen.matched.items():
+def reason(matched: dict[str, Any], targeted: bool = False) -> str:
+    """Why this banner, for a person: the ``matched`` rules shown, and "targeted to this
+    visitor" for rules of the visitor's that are not shown (``targeted``); "shown to
+    everyone" when none matched."""
+    parts = ["targeted to this visitor"] if targeted else []
+    for kind, value in matched.items():
         if kind in ("start", "end"):
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value

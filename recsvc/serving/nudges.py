@@ -25,6 +25,7 @@ from recsvc.core.nudges import (
     owner_of,
     quiet_until,
 )
+from recsvc.serving.disclosure import FULL, Disclosure
 from recsvc.serving.holder import ModelHolder
 from recsvc.serving.similar import cart_answer
 from recsvc.serving.tiles import Tiles
@@ -96,15 +97,20 @@ def onsite_nudges(
     settings: Settings,
     visitor_id: str,
     now: float,
+    disclosure: Disclosure = FULL,
 ) -> dict[str, Any]:
     """``GET /v1/visitors/<visitor_id>/nudges``: the abandoned-cart nudge for this visitor,
     if their cart is abandoned and they are not in the onsite rule's holdout; the chance
-    (shown or held out) is recorded once per cart for the analytics."""
+    (shown or held out) is recorded once per cart for the analytics. A cart the request
+    may not see (``disclosure``: a customer's, on a device proven without that customer)
+    has no nudge here, and no chance is recorded."""
     state = reader.read(visitor_id, None)
     if state is None:
         return {"nudges": [], "fallback": "unavailable"}
     shared = state.shared
     if state.visitor is None or shared is None or not is_abandoned(shared, now, settings):
+        return {"nudges": []}
+    if not disclosure.owns(state.visitor):
         return {"nudges": []}
     owner = owner_of(state.visitor)
     held_out = in_holdout(owner, ONSITE, settings.nudge_holdout_share)

@@ -7,10 +7,18 @@ asked, and renders rows into items with reasons, evidence and catalog tiles.
 
 When Redis is unreachable (or the breaker is open) the answer comes from the popular
 lists the worker holds, with ``"fallback": "popular"``.
+
+What the answer may say about the visitor follows the request's
+:class:`~recsvc.serving.disclosure.Disclosure`: a request that does not prove the visitor
+(a public key without the visitor's identity token) still gets recommendations, ranked
+by the visitor's taste as on any personalised page, but never one of the visitor's own
+items (viewed, carted, bought: ``exclude_seen`` is forced), no evidence naming them, no
+reason that refers to them ("in your cart", "because you viewed ...") and no journey stage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +29,7 @@ from recsvc.core.profile import labels_at
 from recsvc.scoring.rerank import rerank
 from recsvc.scoring.state import Evidence, Ranked, VisitorState, Want
 from recsvc.scoring.strategies import POPULAR, Strategy, recommend, visitor_chain
+from recsvc.serving.disclosure import FULL, Disclosure
 from recsvc.serving.holder import LoadedModel, ModelHolder
 from recsvc.serving.tiles import Tiles
 from recsvc.serving.visitors import VisitorRead, VisitorReader
@@ -69,17 +78,22 @@ class Recommender:
         self.clock = clock
         self.chain: tuple[Strategy, ...] = visitor_chain(settings.anonymous_strategy)
 
-    def for_visitor(self, visitor_id: str, query: RecommendQuery) -> dict[str, Any]:
+    def for_visitor(
+        self, visitor_id: str, query: RecommendQuery, disclosure: Disclosure = FULL
+    ) -> dict[str, Any]:
         model = self.holder.current()
         read = self.reader.read(visitor_id, model)
         if read is None:
             return fallback_answer(model, query)
+        personal = disclosure.owns(read.visitor)
+        if not personal:
+            query = dataclasses.replace(query, exclude_seen=True)
         answer = empty_answer()
         if model is not None:
             state = read.state(model)
             ranked = recommend(self.chain, model, state, want_of(model, query))
-            answer = answer_of(model, ranked, state, query)
-        answer["stage"] = self._stage(read)
+            answer = answer_of(model, ranked, state, query, personal)
+        answer["stage"] = self._stage(read) if disclosure.labels else None
         answer["items"] = self.tiles.add(answer["items"])
         return answer
 
@@ -121,9 +135,14 @@ def allowed_mask(model: LoadedModel, query: RecommendQuery) -> np.ndarray:
 
 
 def answer_of(
-    model: LoadedModel, ranked: Ranked, state: VisitorState, query: RecommendQuery
+    model: LoadedModel,
+    ranked: Ranked,
+    state: VisitorState,
+    query: RecommendQuery,
+    personal: bool = True,
 ) -> dict[str, Any]:
-    """The documented answer: items (re-ranked when asked) with reasons and evidence."""
+    """The documented answer: items (re-ranked when asked) with reasons and evidence;
+    without ``personal``, none that names or refers to an item of the visitor's."""
     rows, scores = ranked.rows, ranked.scores
     evidence = dict(zip(rows.tolist(), ranked.evidence, strict=True))
     if scores is not None and query.reranks:
@@ -132,7 +151,7 @@ def answer_of(
     kinds = dict(zip(state.recent.tolist(), state.recent_kinds, strict=True))
     items = []
     for position, row in enumerate(rows.tolist()):
-        behind = evidence[row]
+        behind = evidence[row] if personal else [e for e in evidence[row] if e.row < 0]
         items.append(
             {
                 "item_id": model.item_ids[row],

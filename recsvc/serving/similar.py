@@ -20,6 +20,7 @@ import numpy as np
 from recsvc.scoring.state import VisitorState, Want
 from recsvc.scoring.strategies import CART_CHAIN, SIMILAR_CHAIN, recommend
 from recsvc.serving.addon_cache import AddonCache
+from recsvc.serving.disclosure import FULL, Disclosure
 from recsvc.serving.holder import LoadedModel, ModelHolder
 from recsvc.serving.recommend import RecommendQuery, allowed_mask, answer_of, empty_answer
 from recsvc.serving.tiles import Tiles
@@ -69,11 +70,14 @@ def cart_answer(
     n: int,
     owned_items: list[str] | None = None,
     with_tiles: bool = True,
+    disclosure: Disclosure = FULL,
 ) -> dict[str, Any]:
     """``POST /v1/recommendations/cart``: never a cart item, nor one the visitor bought or
     has in their cart. A caller that has read the visitor already passes ``owned_items``
     instead of having them read again, and one that fetches catalog fields for more items
-    at once passes ``with_tiles=False``."""
+    at once passes ``with_tiles=False``. Items the request may not see (``disclosure``: a
+    customer's, on a device proven without that customer) are not left out: what is
+    missing from the answer would tell what the customer bought."""
     model = holder.current()
     if model is None:
         return empty_answer()
@@ -81,7 +85,7 @@ def cart_answer(
     if owned_items is None and visitor_id is not None:
         # Unreadable (Redis down, breaker open): the answer goes on without the filter.
         read = reader.read(visitor_id, None)
-        if read is not None:
+        if read is not None and disclosure.owns(read.visitor):
             leave_out = owned(read.shared)
     key = ADDONS.key(item_ids, leave_out, n)
     strategy, items = ADDONS.get(model, key, lambda: _addons(model, item_ids, leave_out, n))

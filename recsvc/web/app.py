@@ -28,7 +28,7 @@ from recsvc.schemas.catalog import CatalogItemSchema, CatalogUpsertSchema
 from recsvc.schemas.common import ApiErrorSchema, item_id_property
 from recsvc.schemas.events import EVENT_SCHEMA_RULES, EventBatchSchema, EventSchema
 from recsvc.settings import Settings
-from recsvc.web import auth, logs, metrics, rate_limit, request_guard
+from recsvc.web import auth, client_address, logs, metrics, rate_limit, request_guard
 from recsvc.web.errors import register_error_handlers
 from recsvc.web.json_body import StrictJSONProvider
 from recsvc.web.services import EXTENSION, Services
@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     metrics.init_app(app)
     request_guard.init_app(app, settings)
     auth.init_app(app, settings)
+    rate_limit.init_app(app)  # after auth: the key decides whether a request is limited
+    client_address.init_app(app, settings)
     _warn_without_identity(settings)
     _init_api(app)
     app.register_blueprint(ops.blp)

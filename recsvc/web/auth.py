@@ -4,9 +4,11 @@ Roles, from ``RECSVC_<ROLE>_KEYS`` (comma-separated):
 
 - ``public``: the storefront's key. It ships in every browser, so anything it allows,
   anyone can do: the storefront endpoints only, a ``user_id`` only with an identity token
-  (``recsvc.identity``), a profile only in the browser's view and only for the visitor
-  the request's token proves, events at most ``public_event_max_age_seconds`` old, rate
-  limited (``recsvc.store.rate_limits``).
+  (``recsvc.identity``), a visitor's own data (profile, nudges, the items behind
+  recommendations, cart add-ons for a visitor) only in the browser's view and only for
+  the visitor the request's token proves (``recsvc.serving.disclosure``), events at most
+  ``public_event_max_age_seconds`` old, rate limited per address and visitor
+  (``recsvc.web.rate_limit``).
 - ``analyst``: dashboards: a public key plus analytics and full profiles.
 - ``sender``: nudge senders (email, push, SMS jobs): a server key that may also claim
   abandoned carts.

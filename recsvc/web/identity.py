@@ -2,7 +2,8 @@
 verified against ``RECSVC_IDENTITY_SECRETS`` (format in ``recsvc.identity.tokens``).
 
 Views call these where a public key needs proof: ``require_user_ids`` for events that
-carry a ``user_id``, ``proven_identity`` for a profile read.
+carry a ``user_id``, ``disclosure_for`` for every read about a visitor (what the answer
+may reveal: ``recsvc.serving.disclosure``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 from flask import request
 
 from recsvc.identity.tokens import HEADER_NAME, IdentityClaims, InvalidToken, verify_token
-from recsvc.web.auth import Caller
+from recsvc.serving.disclosure import FULL, UNPROVEN, Disclosure
+from recsvc.web.auth import Caller, current_caller
 from recsvc.web.errors import ApiError
 from recsvc.web.services import services
 
@@ -39,6 +41,28 @@ def proven_identity() -> IdentityClaims:
         )
     except InvalidToken as error:
         raise ApiError(401, "invalid_identity_token", str(error)) from error
+
+
+def disclosure_for(visitor_id: str, required: bool) -> Disclosure:
+    """What an answer about ``visitor_id`` may reveal to this request. A key that reads
+    full profiles (or an open service) sees everything. Otherwise the request proves the
+    visitor with a token whose ``vid`` is ``visitor_id``: 401 without a token when
+    ``required`` (else nothing of the visitor's is shown), 401 for a token that proves
+    nothing, 403 ``identity_mismatch`` for another visitor's. Call it before reading the
+    visitor, so an unproven request learns nothing, not even whether the visitor exists."""
+    if current_caller().can("read_profiles"):
+        return FULL
+    if not required and not request.headers.get(HEADER_NAME):
+        return UNPROVEN
+    identity = proven_identity()
+    if identity.visitor_id != visitor_id:
+        raise ApiError(
+            403,
+            "identity_mismatch",
+            "The identity token does not prove this visitor id.",
+            {"errors": [{"field": "visitor_id", "reason": "Not the token's visitor (vid)."}]},
+        )
+    return Disclosure(labels=False, proven=True, user_id=identity.user_id)
 
 
 def require_user_ids(caller: Caller, events: Sequence[dict[str, Any]]) -> None:

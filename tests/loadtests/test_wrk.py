@@ -42,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).keys[self.headers.get("X-API-Key")] += 1
         assert self.headers["Content-Type"] == "application/json"
         type(self).bodies.append(body)
         self._answer(202, json.dumps({"got": json.loads(body)}).encode())
@@ -73,6 +74,21 @@ def test_rotates_through_every_request_with_the_headers(server, tmp_path):
     assert result.marked == result.requests
     assert result.rps > 0 and 0 < result.latency_ms["p50"] <= result.latency_ms["max"]
     assert result.generator_cpu_s > 0
+
+
+def test_a_request_may_carry_headers_of_its_own(server, tmp_path):
+    requests = [
+        wrk.Request("GET", "/mine", headers=(("X-API-Key", "k2"),)),
+        wrk.Request("POST", "/events", b"{}", headers=(("X-API-Key", "k3"),)),
+        wrk.Request("GET", "/shared"),
+    ]
+    path = wrk.write_requests(requests, {"X-API-Key": "k1"}, tmp_path / "r.tsv")
+    result = wrk.run(server, path, seconds=1, connections=1)
+    assert set(_Handler.keys) == {"k1", "k2", "k3"}
+    # Each request with its own key, and only it: wrk rotates the three in turn.
+    assert _Handler.keys["k2"] == _Handler.seen["/mine"]
+    assert _Handler.keys["k1"] == _Handler.seen["/shared"]
+    assert 0 <= sum(_Handler.keys.values()) - result.requests <= 1  # one in flight at the end
 
 
 def test_a_marker_of_several_parts_needs_them_all(server, tmp_path):
@@ -107,6 +123,8 @@ def test_a_request_line_may_not_hold_a_tab_or_newline():
         wrk.Request("GET", "/a\tb").line()
     with pytest.raises(ValueError):
         wrk.Request("POST", "/a", b'{"x":\n1}').line()
+    with pytest.raises(ValueError):
+        wrk.Request("GET", "/a", headers=(("X-Identity-Token", "a\tb"),)).line()
 
 
 def test_a_phase_without_requests_is_refused(tmp_path):
