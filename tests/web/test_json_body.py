@@ -57,8 +57,11 @@ def reference_depth(value):
     return 0
 
 
+# Integers orjson reads exactly: past 64 bits it gives a float (test_accepted), which
+# would fail the round trip below for a reason that has nothing to do with depth.
+exact_integers = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    st.none() | st.booleans() | exact_integers | st.text(max_size=3),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=2), children, max_size=3)
     ),
