@@ -14,6 +14,19 @@ from recsvc.core.events import parse_timestamp
 
 TimeUnit = Literal["auto", "s", "ms", "iso"]
 
+
+class LoadError(ValueError):
+    """A log that cannot be read as asked: a user's mistake (a column not in the header,
+    an empty or unreadable file, no row left), said in one line with what would work.
+
+    ``role`` names the :class:`~training.loaders.ColumnMap` field at fault (``"user"``,
+    ``"event"``, ...) when one is, so a command line can name its flag.
+    """
+
+    def __init__(self, message: str, role: str | None = None) -> None:
+        super().__init__(message)
+        self.role = role
+
 # A numeric time column whose median is at least this is in milliseconds: 1e11 seconds is
 # the year 5138, 1e11 milliseconds is March 1973.
 MILLISECONDS_THRESHOLD = 1e11
