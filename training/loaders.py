@@ -156,6 +156,9 @@ class LoadReport:
     columns: dict[str, str | None] = field(default_factory=dict)
     min_weight: float | None = None
     examples: dict[str, str] = field(default_factory=dict)
+    # Set by the caller that decides it (recsvc train): the event types that are test
+    # targets, or "all".
+    target_events: list[str] | str | None = None
     seconds: float = 0.0
 
     def drop(self, reason: str, count: int) -> None:
@@ -308,7 +311,7 @@ def _check_columns(path: Path, fmt: str, mapping: ColumnMap) -> None:
 
 # Why every row of a log was dropped, per reason: the role at fault and what would work.
 NOTHING_KEPT_HINTS = {
-    "bad_time": ("time", "the time unit is wrong or the column holds no times"),
+    "bad_time": ("time", "the column holds no times (epoch s or ms, or ISO 8601)"),
     "unknown_event": ("event", "name an event column of view/cart/purchase-like names, or none"),
     "bad_weight": ("weight", "the weight column must hold numbers >= 0"),
     "below_min_weight": ("min_weight", "lower the minimum weight"),
@@ -327,9 +330,9 @@ def _nothing_kept(path: Path, mapping: ColumnMap, report: LoadReport) -> LoadErr
     about = f" of column {column!r}" if column else ""
     example = report.examples.get(reason)
     seen = f" (e.g. {example})" if example else ""
-    if reason == "bad_time":
-        hint = f"time unit {mapping.time_unit!r} does not fit values like {example}; try another"
-        seen = ""
+    if reason == "bad_time" and mapping.time_unit != "auto":
+        role, about, seen = "time_unit", f" of column {mapping.time!r}", ""
+        hint = f"values like {example} are not {mapping.time_unit!r} times; try auto"
     if reason == "unknown_event":
         seen = f" ({', '.join(list(report.unknown_events)[:5])})"
     return LoadError(

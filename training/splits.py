@@ -259,7 +259,7 @@ def crossfold_users(
         raise ValueError("folds must be >= 2")
     if n < 1:
         raise ValueError("n must be >= 1")
-    from_end, sizes = _positions_from_end(interactions)
+    from_end, _ = _positions_from_end(interactions)
     counts = np.bincount(interactions.user, minlength=len(interactions.users))
     candidates = np.flatnonzero(counts >= n + min_train_events)
     part = np.full(len(interactions.users), -1)

@@ -218,5 +218,5 @@ def test_header_only_and_empty_files(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ValueError, match="empty"):
         load_events(empty, "csv")
-    with pytest.raises(ValueError, match="user column .visitor. is not in head.csv"):
+    with pytest.raises(ValueError, match=r"user column .visitor. is not in head\.csv"):
         load_events(path, "csv", ColumnMap(user="visitor"))

@@ -191,15 +191,18 @@ def test_crossfold_tests_every_user_once_on_their_last_events(planted) -> None:
         assert np.all(np.bincount(split.train.user, minlength=len(log.users))[others] == 30)
     # The same seed deals the same folds, another seed others.
     again = crossfold_users(log, folds=4, n=3, seed=1)
-    assert all(np.array_equal(a.test.user, b.test.user) for a, b in zip(splits, again))
+    assert all(np.array_equal(a.test.user, b.test.user) for a, b in zip(splits, again, strict=True))
     other = crossfold_users(log, folds=4, n=3, seed=2)
     assert not np.array_equal(splits[0].test.user, other[0].test.user)
 
 
 def test_crossfold_leaves_users_too_short_to_test_in_train(make_log) -> None:
     log = make_log(
-        [("a", "x", 1.0, "product_view"), ("a", "y", 2.0, "product_view")]
-        + [("b", "x", 3.0, "product_view")]
+        [
+            ("a", "x", 1.0, "product_view"),
+            ("a", "y", 2.0, "product_view"),
+            ("b", "x", 3.0, "product_view"),
+        ]
     )
     splits = crossfold_users(log, folds=2, n=1)
     assert sum(len(s.test) for s in splits) == 1
