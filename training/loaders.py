@@ -246,7 +246,7 @@ def load_events(
     report.columns, report.min_weight = mapping.roles(), mapping.min_weight
     interactions = _assemble(raw, mapping, report, drop_duplicate_rows and raw.ids is None)
     _describe(interactions, report)
-    if report.rows and not report.kept:
+    if report.rows and (not report.kept or _mostly_broken(report)):
         raise _nothing_kept(path, mapping, report)
     report.seconds = round(clock.perf_counter() - started, 3)
     return interactions, report
@@ -322,8 +322,18 @@ NOTHING_KEPT_HINTS = {
 }
 
 
+# Reasons that say the column flags or the file are wrong when they drop most rows (a
+# minimum weight, duplicates or JSONL events without a product may drop many by design).
+BROKEN = ("bad_time", "bad_weight", "unknown_event", "missing_user", "missing_item", "malformed")
+
+
+def _mostly_broken(report: LoadReport) -> bool:
+    return any(report.dropped.get(reason, 0) * 2 > report.rows for reason in BROKEN)
+
+
 def _nothing_kept(path: Path, mapping: ColumnMap, report: LoadReport) -> LoadError:
-    """The error for a log none of whose rows could be kept, naming the main reason."""
+    """The error for a log none (or a minority) of whose rows could be kept, naming the
+    main reason."""
     reason = max(report.dropped, key=report.dropped.__getitem__)
     role, hint = NOTHING_KEPT_HINTS.get(reason, (None, "check the column flags"))
     column = mapping.roles().get(role or "") if role != "min_weight" else mapping.weight
@@ -336,7 +346,8 @@ def _nothing_kept(path: Path, mapping: ColumnMap, report: LoadReport) -> LoadErr
     if reason == "unknown_event":
         seen = f" ({', '.join(list(report.unknown_events)[:5])})"
     return LoadError(
-        f"no row of {path.name} kept: {report.dropped[reason]:,} of {report.rows:,} dropped as "
+        f"{report.kept:,} rows of {path.name} kept: {report.dropped[reason]:,} of "
+        f"{report.rows:,} dropped as "
         f"{reason}{about}{seen}; {hint}",
         role=role,
     )
