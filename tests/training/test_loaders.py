@@ -319,7 +319,7 @@ def test_a_log_with_no_row_kept_says_which_column_and_why(
 ) -> None:
     path, _ = write_ratings(tmp_path, "csv-epoch-s")
     mapping = {"user": "user", "item": "item", "time": "ts", "event": None} | columns
-    with pytest.raises(LoadError, match="0 rows of ratings.csv kept") as error:
+    with pytest.raises(LoadError, match=r"0 rows of ratings\.csv kept") as error:
         load_events(path, "csv", mapping)
     assert error.value.role == role and words in str(error.value)
 

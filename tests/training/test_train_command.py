@@ -270,9 +270,8 @@ def test_view_targets_refused_until_named(tmp_path):
     rows = ["user,item,timestamp,event"]
     for user in range(120):
         for step in range(8):
-            rows.append(
-                f"u{user},p{(user % 4) * 10 + (user + step) % 10},{1700000000 + user * 9000 + step * 60},view"
-            )
+            item = (user % 4) * 10 + (user + step) % 10
+            rows.append(f"u{user},p{item},{1700000000 + user * 9000 + step * 60},view")
     (tmp_path / "views.csv").write_text("\n".join(rows) + "\n")
     base = ("--events", tmp_path / "views.csv", "--models-dir", tmp_path / "m", *SMALL_FIT)
     manifest = manifest_of(run(train, *base, "--split", "leave-last"), tmp_path / "m")
@@ -298,7 +297,8 @@ def test_train_honours_recsvc_models_dir(ratings, tmp_path):
         (("--time-col", "ts"), "Error: --time-col: time column 'ts' is not in ratings.csv"),
         (
             (),
-            "--event-col: event column 'event' is not in ratings.csv (columns: user, item, rating, timestamp); name one of those or no event column (--event-col \"\" for none)",
+            "--event-col: event column 'event' is not in ratings.csv (columns: user, item, "
+            'rating, timestamp); name one of those or no event column (--event-col "" for none)',
         ),
         (("--event-col", "", "--time-unit", "ms"), None),
         (
