@@ -325,9 +325,9 @@ def data_options(function: Callable) -> Callable:
             default="time",
             show_default=True,
             help="Evaluation split: time (the last --test-days for everyone), leave-last "
-            "(each user's last --holdout events), user-fraction (each user's last "
-            "--test-fraction), user-kfold (--folds parts of the users, each tested on "
-            "its last --holdout events; every user once).",
+            "(each user's events from their --holdout-th last target event on), "
+            "user-fraction (each user's last --test-fraction of events), user-kfold "
+            "(--folds parts of the users, each tested as leave-last; every user once).",
         ),
         click.option(
             "--test-days",
@@ -341,7 +341,7 @@ def data_options(function: Callable) -> Callable:
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
-            help="--split leave-last / user-kfold: events held out per test user.",
+            help="--split leave-last / user-kfold: target events held out per test user.",
         ),
         click.option(
             "--test-fraction",

@@ -252,7 +252,7 @@ def tune_and_evaluate(
     part, and pools the folds' test users into one report (:mod:`training.pooling`).
     Raises :class:`training.sufficiency.EvaluationRefused` before fitting anything when
     the split leaves fewer test users or targets than the options' minimums."""
-    splits = options.split_spec().make(interactions)
+    splits = options.split_spec().make(interactions, options.target_events)
     check_test_sets(
         splits,
         options.split_spec(),
@@ -319,7 +319,7 @@ def tune_on_validation(
     period, the models fit on what precedes them. Also returns that factor model, to
     warm-start the evaluation's. No tuning (None) when the validation period has no
     visitor to score."""
-    split = options.split_spec().validation().make(before_test)[0]
+    split = options.split_spec().validation().make(before_test, options.target_events)[0]
     matrix = build_matrix(split.train, config, reference_time=split.reference_time)
     fitted = fit_factor_model(options, params, matrix)
     test = visitor_test(split, options.target_events)
@@ -445,9 +445,11 @@ def random_search(
     remains validate each trial. Returns the best parameters (by NDCG@10) and every trial.
     """
     spec = options.split_spec()
-    before_test = spec.make(interactions)[0].train
+    before_test = spec.make(interactions, options.target_events)[0].train
     validation = make_fold(
-        spec.validation().make(before_test)[0], config, positives=options.target_events
+        spec.validation().make(before_test, options.target_events)[0],
+        config,
+        positives=options.target_events,
     )
     rng = np.random.default_rng(options.seed)
     trials = []

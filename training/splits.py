@@ -171,6 +171,25 @@ def split_leave_last_n(
     -------
     Split
     """
+    test_mask = _leave_last_mask(interactions, n, events, min_train_events)
+    train = interactions.subset(~test_mask)
+    test = interactions.subset(test_mask)
+    report = SplitReport(
+        method="leave_last_n",
+        params={
+            "n": n,
+            "events": list(events) if events else None,
+            "min_train_events": min_train_events,
+        },
+    )
+    _count(report, train, test)
+    return Split(train=train, test=test, cutoff=None, report=report)
+
+
+def _leave_last_mask(
+    interactions: Interactions, n: int, events: tuple[str, ...] | None, min_train_events: int
+) -> np.ndarray:
+    """Bool, shape (n_events,): the test part of :func:`split_leave_last_n`."""
     if n < 1:
         raise ValueError("n must be >= 1")
     order = np.argsort(interactions.user, kind="stable")  # by user, then time
@@ -192,18 +211,7 @@ def split_leave_last_n(
     is_test = tested[group] & (np.arange(len(users)) >= start[group])
     test_mask = np.zeros(len(order), dtype=bool)
     test_mask[order[is_test]] = True
-    train = interactions.subset(~test_mask)
-    test = interactions.subset(test_mask)
-    report = SplitReport(
-        method="leave_last_n",
-        params={
-            "n": n,
-            "events": list(events) if events else None,
-            "min_train_events": min_train_events,
-        },
-    )
-    _count(report, train, test)
-    return Split(train=train, test=test, cutoff=None, report=report)
+    return test_mask
 
 
 def split_user_fraction(
@@ -240,16 +248,18 @@ def crossfold_users(
     folds: int = 5,
     n: int = 1,
     *,
+    events: tuple[str, ...] | None = None,
     seed: int = 42,
     min_train_events: int = 1,
 ) -> list[Split]:
     """User k-fold cross-validation (lenskit's ``crossfold_users`` with ``LastN(n)``).
 
-    Users with more than ``n + min_train_events - 1`` events are shuffled (``seed``) and
-    dealt into ``folds`` parts of near-equal size; split ``i`` tests the users of part
-    ``i`` on their last ``n`` events and trains on everything else, including the other
-    users' later events (per user, a test event is never earlier than that user's train
-    events). Users with too few events are in every train part and no test part.
+    The users :func:`split_leave_last_n` would test (``n`` events of the ``events``
+    types, all types when None, and ``min_train_events`` before them) are shuffled
+    (``seed``) and dealt into ``folds`` parts of near-equal size; split ``i`` tests the
+    users of part ``i`` as :func:`split_leave_last_n` would and trains on everything
+    else, including the other users' later events (per user, a test event is never
+    earlier than that user's train events). Other users are in every train part.
 
     Returns
     -------
@@ -257,18 +267,16 @@ def crossfold_users(
     """
     if folds < 2:
         raise ValueError("folds must be >= 2")
-    if n < 1:
-        raise ValueError("n must be >= 1")
-    from_end, _ = _positions_from_end(interactions)
-    counts = np.bincount(interactions.user, minlength=len(interactions.users))
-    candidates = np.flatnonzero(counts >= n + min_train_events)
+    held_out = _leave_last_mask(interactions, n, events, min_train_events)
+    candidates = np.unique(interactions.user[held_out])
     part = np.full(len(interactions.users), -1)
     shuffled = np.random.default_rng(seed).permutation(candidates)
     part[shuffled] = np.arange(len(shuffled)) % folds
     splits = []
     for fold in range(folds):
-        test_mask = (part[interactions.user] == fold) & (from_end <= n)
+        test_mask = (part[interactions.user] == fold) & held_out
         params = {"folds": folds, "fold": fold, "n": n, "seed": seed}
+        params["events"] = list(events) if events else None
         splits.append(_per_user_split(interactions, test_mask, "user_kfold", params))
     return splits
 
@@ -295,16 +303,22 @@ class SplitSpec:
     folds: int = 5
     seed: int = 42
 
-    def make(self, interactions: Interactions) -> list[Split]:
-        """The split (one), or the ``folds`` splits of the k-fold."""
+    def make(
+        self, interactions: Interactions, targets: tuple[str, ...] | None = None
+    ) -> list[Split]:
+        """The split (one), or the ``folds`` splits of the k-fold. ``targets``: the event
+        types the leave-last and k-fold holdouts count (from the ``holdout``-th last of
+        them on is test; None: every type)."""
         if self.method == "time":
             return [split_global_time(interactions, test_days=self.test_days)]
         if self.method == "leave-last":
-            return [split_leave_last_n(interactions, self.holdout)]
+            return [split_leave_last_n(interactions, self.holdout, events=targets)]
         if self.method == "user-fraction":
             return [split_user_fraction(interactions, self.fraction)]
         if self.method == "user-kfold":
-            return crossfold_users(interactions, self.folds, self.holdout, seed=self.seed)
+            return crossfold_users(
+                interactions, self.folds, self.holdout, events=targets, seed=self.seed
+            )
         raise ValueError(f"unknown split method {self.method!r}")
 
     def validation(self) -> SplitSpec:

@@ -223,3 +223,21 @@ def test_split_spec_makes_the_named_split(planted, spec, method, count) -> None:
     assert len(splits) == count and {s.report.method for s in splits} == {method}
     assert spec.to_dict()["method"] == spec.method
     assert spec.validation().method == ("leave-last" if count > 1 else spec.method)
+
+
+def test_crossfold_counts_the_target_events_as_leave_last_does(make_log) -> None:
+    log = make_log(
+        [
+            ("buyer", "a", 1.0, "product_view"),
+            ("buyer", "b", 2.0, "purchase"),
+            ("buyer", "c", 3.0, "product_view"),
+            ("viewer", "a", 1.0, "product_view"),
+            ("viewer", "b", 2.0, "product_view"),
+        ]
+    )
+    splits = crossfold_users(log, folds=2, n=1, events=("purchase",))
+    tested = [s for s in splits if len(s.test)]
+    assert len(tested) == 1  # only the buyer has a purchase to hold out
+    assert sorted(tested[0].test.items[tested[0].test.item]) == ["b", "c"]
+    spec = SplitSpec("leave-last")
+    assert len(spec.make(log, ("purchase",))[0].test) == 2
