@@ -57,6 +57,21 @@ ROLE_FLAGS = {
 }
 
 
+def _unreadable() -> tuple[type[BaseException], ...]:
+    """What reading a file that is not what it claims raises (a broken gzip, bytes that
+    are not UTF-8, a .parquet that is not Parquet)."""
+    errors: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, EOFError, zlib.error)
+    try:
+        import pyarrow
+
+        return (*errors, pyarrow.ArrowException)
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return errors
+
+
+UNREADABLE = _unreadable()
+
+
 class UserError(click.ClickException):
     """A mistake in the command line or its input: one line, exit code 2 (as click's
     usage errors), no traceback."""
@@ -81,8 +96,6 @@ def user_errors(function: Callable) -> Callable:
             raise UserError(f"{flag or '--events'}: {error}{hint}") from None
         except EvaluationRefused as error:
             raise UserError(f"--split: {error}") from None
-        except (OSError, UnicodeDecodeError, EOFError, zlib.error) as error:
-            raise UserError(f"--events: cannot read the log: {error}") from None
 
     return click.option(
         "--debug", is_flag=True, help="Show the traceback of an error instead of one line."
@@ -177,9 +190,13 @@ class DataRequest:
             raise click.BadParameter(
                 "applies to the service's JSONL logs only", param_hint="--identity"
             )
-        interactions, report = load_events(
-            self.events_path, self.fmt, self.column_map(), identity=self.identity
-        )
+        try:
+            interactions, report = load_events(
+                self.events_path, self.fmt, self.column_map(), identity=self.identity
+            )
+        except UNREADABLE as error:
+            # A LoadError, so that --debug shows the original error's traceback.
+            raise LoadError(f"cannot read the log: {error}") from error
         if not report.kept:
             raise UserError(f"--events: {self.events_path} has no interaction to train on")
         dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items()) or "none"
@@ -474,7 +491,10 @@ def train(
     options.ground_truth = find_ground_truth(source.events_path)
     result = run_training(interactions, source.weights(), options)
     result.artifact.manifest["load"] = load_report.to_dict()
-    folder = result.artifact.save(models_dir)
+    try:
+        folder = result.artifact.save(models_dir)
+    except OSError as error:
+        raise UserError(f"--models-dir: cannot write the version: {error}") from None
     if result.report is not None:
         write_report(result.report, folder / "report")
         click.echo(result.report.to_markdown(), err=True)

@@ -328,7 +328,11 @@ def test_an_unreadable_log_is_a_user_error_and_debug_shows_the_traceback(tmp_pat
     output = fail(train, "--events", path, "--models-dir", tmp_path / "m")
     assert output.startswith("Error: --events: cannot read the log:")
     result = CliRunner().invoke(train, ["--events", str(path), "--debug"])
-    assert result.exit_code == 1 and isinstance(result.exception, UnicodeDecodeError)
+    assert result.exit_code == 1 and isinstance(result.exception.__cause__, UnicodeDecodeError)
+    fake = tmp_path / "log.parquet"
+    fake.write_text("user,item\n")
+    output = fail(train, "--events", fake, "--models-dir", tmp_path / "m")
+    assert output.startswith("Error: --events: cannot read the log:")
 
 
 def test_identity_stitched_trains_on_logged_in_users(store, tmp_path):
