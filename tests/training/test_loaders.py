@@ -335,3 +335,15 @@ def test_times_outside_1900_to_2200_do_not_parse() -> None:
     seconds = parse_times(np.array([b"1700000000", b"1700000000000"]), "s")
     assert seconds[0] == 1.7e9 and np.isnan(seconds[1])  # milliseconds read as seconds
     assert np.isnan(parse_times(np.array(["1700000000"]), "iso")).all()  # year 1700000000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RETAILROCKET.exists(), reason=f"{RETAILROCKET} is not there")
+def test_retailrocket_through_the_generic_csv_path_reads_as_its_own_loader() -> None:
+    own, own_report = load_events(RETAILROCKET)
+    columns = ColumnMap(user="visitorid", item="itemid", time="timestamp", event="event")
+    generic, report = load_events(RETAILROCKET, "csv", columns)
+    assert report.format == "csv" and report.kept == own_report.kept
+    assert report.dropped == own_report.dropped and report.events == own_report.events
+    for name in ("user", "item", "time", "event", "value", "users", "items"):
+        assert np.array_equal(getattr(own, name), getattr(generic, name)), name
