@@ -248,8 +248,8 @@ def tune_and_evaluate(
     tuning (None when the validation period had no visitor). ``baselines`` (unfitted)
     replace :func:`comparison_scorers`' beside the factor model.
 
-    A k-fold split evaluates every fold with the blend tuned on the first fold's train
-    part, and pools the folds' test users into one report (:mod:`training.pooling`).
+    A k-fold split evaluates every fold with the blend tuned once, on what no fold tests
+    (:meth:`SplitSpec.before_test`), and pools the folds' test users into one report (:mod:`training.pooling`).
     Raises :class:`training.sufficiency.EvaluationRefused` before fitting anything when
     the split leaves fewer test users or targets than the options' minimums."""
     splits = options.split_spec().make(interactions, options.target_events)
@@ -262,7 +262,8 @@ def tune_and_evaluate(
         min_targets=options.min_test_targets,
     )
     mark = time.perf_counter()
-    tuning, tuned_fit = tune_on_validation(splits[0].train, config, options, params)
+    before_test = options.split_spec().before_test(interactions, options.target_events)
+    tuning, tuned_fit = tune_on_validation(before_test, config, options, params)
     seconds = {"tune_blend": time.perf_counter() - mark}
     mark = time.perf_counter()
     serving = ServingParams(blend=tuning.params if tuning else BlendParams())
@@ -445,7 +446,7 @@ def random_search(
     remains validate each trial. Returns the best parameters (by NDCG@10) and every trial.
     """
     spec = options.split_spec()
-    before_test = spec.make(interactions, options.target_events)[0].train
+    before_test = spec.before_test(interactions, options.target_events)
     validation = make_fold(
         spec.validation().make(before_test, options.target_events)[0],
         config,

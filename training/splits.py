@@ -321,6 +321,17 @@ class SplitSpec:
             )
         raise ValueError(f"unknown split method {self.method!r}")
 
+    def before_test(
+        self, interactions: Interactions, targets: tuple[str, ...] | None = None
+    ) -> Interactions:
+        """What no split of :meth:`make` tests: the part tuning and search may look at.
+        For the k-fold, the log without any fold's test events (fold 0's train part
+        holds the other folds' test events: tuning on it would see them)."""
+        if self.method == "user-kfold":
+            held_out = _leave_last_mask(interactions, self.holdout, targets, 1)
+            return interactions.subset(~held_out)
+        return self.make(interactions, targets)[0].train
+
     def validation(self) -> SplitSpec:
         """The split to carve a validation part from a train part with (tuning, search):
         the same one, except that a k-fold's train part is split leave-last."""

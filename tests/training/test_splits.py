@@ -223,6 +223,14 @@ def test_split_spec_makes_the_named_split(planted, spec, method, count) -> None:
     assert len(splits) == count and {s.report.method for s in splits} == {method}
     assert spec.to_dict()["method"] == spec.method
     assert spec.validation().method == ("leave-last" if count > 1 else spec.method)
+    # Tuning looks only at what no split tests.
+    before_test = spec.before_test(planted.interactions)
+    tested = np.zeros(len(planted.interactions), bool)
+    keys = planted.interactions.time * 1e6 + planted.interactions.user  # unique per event
+    for split in splits:
+        tested |= np.isin(keys, split.test.time * 1e6 + split.test.user)
+    assert len(before_test) == np.count_nonzero(~tested)
+    assert not np.isin(before_test.time * 1e6 + before_test.user, keys[tested]).any()
 
 
 def test_crossfold_counts_the_target_events_as_leave_last_does(make_log) -> None:
