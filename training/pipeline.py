@@ -249,7 +249,8 @@ def tune_and_evaluate(
     replace :func:`comparison_scorers`' beside the factor model.
 
     A k-fold split evaluates every fold with the blend tuned once, on what no fold tests
-    (:meth:`SplitSpec.before_test`), and pools the folds' test users into one report (:mod:`training.pooling`).
+    (:meth:`SplitSpec.before_test`), and pools the folds' test users into one report
+    (:mod:`training.pooling`).
     Raises :class:`training.sufficiency.EvaluationRefused` before fitting anything when
     the split leaves fewer test users or targets than the options' minimums."""
     splits = options.split_spec().make(interactions, options.target_events)
