@@ -215,8 +215,9 @@ def load_events(
         ``"auto"`` decides by :func:`detect_format`.
     columns : ColumnMap or mapping, optional
         For ``csv``, ``tsv`` and ``parquet``: which column holds what (a mapping is
-        passed to :class:`ColumnMap`). Ignored by ``jsonl``; ``retailrocket`` uses
-        :data:`RETAILROCKET_COLUMNS`.
+        passed to :class:`ColumnMap`). ``retailrocket`` uses
+        :data:`RETAILROCKET_COLUMNS` (``auto`` with ``columns`` reads a RetailRocket
+        file as CSV with them); ``jsonl`` takes none (a :class:`LoadError`).
     identity : {"visitor", "user", "stitched"}
         JSONL only: whose interactions a row is. ``visitor``: the ``visitor_id``;
         ``user``: the ``user_id``, rows without one dropped as ``missing_user``;
@@ -235,6 +236,13 @@ def load_events(
     started = clock.perf_counter()
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
+    if fmt == "retailrocket" and format == "auto" and columns is not None:
+        fmt = "csv"  # RetailRocket's header, but the caller's own column map
+    if fmt == "jsonl" and columns is not None:
+        raise LoadError(
+            f"{path.name} is the service's JSONL log: column flags apply to CSV, TSV and "
+            "Parquet only; leave them out"
+        )
     report = LoadReport(source=str(path), format=fmt)
     if fmt == "jsonl":
         mapping = ColumnMap(time_unit="s")  # read_log_columns parses the ISO stamps

@@ -347,3 +347,18 @@ def test_retailrocket_through_the_generic_csv_path_reads_as_its_own_loader() -> 
     assert report.dropped == own_report.dropped and report.events == own_report.events
     for name in ("user", "item", "time", "event", "value", "users", "items"):
         assert np.array_equal(getattr(own, name), getattr(generic, name)), name
+
+
+def test_column_flags_on_a_retailrocket_header_read_it_as_csv_and_on_jsonl_are_refused(
+    tmp_path: Path,
+) -> None:
+    path = write_rr(tmp_path / "events.csv", gz=False)
+    # The caller's own map: visitors as items, say; auto would otherwise take RR's.
+    columns = ColumnMap(user="itemid", item="visitorid", time="timestamp", event="event")
+    interactions, report = load_events(path, columns=columns)
+    assert report.format == "csv" and "297662" in set(interactions.users)
+    folder = tmp_path / "log"
+    folder.mkdir()
+    (folder / "events.jsonl").write_text("")
+    with pytest.raises(LoadError, match="column flags apply to CSV, TSV and Parquet only"):
+        load_events(folder, columns=ColumnMap(event=None))
