@@ -475,7 +475,7 @@ def train(
     refit: str,
     engine: str,
 ) -> None:
-    """Train a model version from an interaction log and write models/<version>/."""
+    """Train a model version from an interaction log and write <models dir>/<version>/."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     models_dir = models_dir or Settings.from_env().models_dir
     interactions, load_report = source.load()

@@ -90,6 +90,12 @@ class Report:
             f"{self.matrix['nonzeros']:,} nonzeros.",
             "",
         ]
+        if self.models and f"ndcg@{self.ks[0]}_low" in self.models[0].metrics:
+            lines += [
+                f"95% CI: bootstrap interval of the mean over the {fold['users']:,} test "
+                "users (1,000 resamples); differences inside it are noise.",
+                "",
+            ]
         for k in self.ks:
             lines += [*self._table(k), ""]
         lines += ["| model | parameters |", "|---|---|"]
