@@ -246,6 +246,7 @@ def test_a_ratings_log_trains_under_each_per_user_split(ratings, tmp_path, flags
         assert manifest["evaluation"]["data"]["folds"] == 3
     report = (models / manifest["version"] / "report" / "report.md").read_text()
     assert "ndcg@10 95% CI" in report and f"Test users scored: {users:,}" in report
+    assert f"bootstrap interval of the mean over the {users:,} test users" in report
 
 
 def test_too_few_test_users_is_refused_with_the_split_that_would_work(ratings, tmp_path):
