@@ -95,7 +95,12 @@ def _tastes(rng: np.random.Generator, n: int, genres: int, per_row: int) -> np.n
 def main(out: Path, users: int, seed: int) -> None:
     """Write a ratings-shaped log and print the commands that evaluate it."""
     write_ratings_log(out, RatingsConfig(users=users, seed=seed))
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {out}; the figures of training/README.md:")
+    base = f'recsvc evaluate --events {out} --event-col "" --compare itemknn,popular'
+    liked = "--weight-col rating --min-weight 4 --exclude-seen"
+    als = "--factors 16 --regularization 0.1 --alpha 5 --iterations 20"
+    for split in ("leave-last", "user-fraction", "user-kfold"):
+        click.echo(f"{base} --split {split} {liked} {als} --out var/eval/ratings-{split}")
 
 
 if __name__ == "__main__":
