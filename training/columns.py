@@ -14,9 +14,27 @@ from recsvc.core.events import parse_timestamp
 
 TimeUnit = Literal["auto", "s", "ms", "iso"]
 
+
+class LoadError(ValueError):
+    """A log that cannot be read as asked: a user's mistake (a column not in the header,
+    an empty or unreadable file, no row left), said in one line with what would work.
+
+    ``role`` names the :class:`~training.loaders.ColumnMap` field at fault (``"user"``,
+    ``"event"``, ...) when one is, so a command line can name its flag.
+    """
+
+    def __init__(self, message: str, role: str | None = None) -> None:
+        super().__init__(message)
+        self.role = role
+
+
 # A numeric time column whose median is at least this is in milliseconds: 1e11 seconds is
 # the year 5138, 1e11 milliseconds is March 1973.
 MILLISECONDS_THRESHOLD = 1e11
+# Times outside 1900-2200 are taken as not parsed: they come from a wrong unit (epoch
+# milliseconds read as seconds are in the year 50,000; epoch seconds read as ISO text are
+# years of ten digits), and every later step assumes a plausible clock.
+EARLIEST, LATEST = -2_208_988_800.0, 7_258_118_400.0
 
 
 def time_order(times: np.ndarray, ties: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -146,8 +164,16 @@ def parse_times(column: np.ndarray, unit: TimeUnit = "auto") -> np.ndarray:
     Returns
     -------
     ndarray, shape (n,), float64
-        Seconds since the Unix epoch, UTC; NaN where a value does not parse.
+        Seconds since the Unix epoch, UTC; NaN where a value does not parse or falls
+        outside the years 1900-2200.
     """
+    seconds = _parse_times(column, unit)
+    with np.errstate(invalid="ignore"):
+        plausible = (seconds >= EARLIEST) & (seconds <= LATEST)
+    return np.where(plausible, seconds, np.nan)
+
+
+def _parse_times(column: np.ndarray, unit: TimeUnit) -> np.ndarray:
     if column.dtype.kind == "M":
         stamps = column.astype("datetime64[us]")
         seconds = stamps.astype(np.int64) / 1e6

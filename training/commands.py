@@ -3,6 +3,10 @@
 The options are a contract release scripts and load tests code against: ``--events PATH
 [--format auto|jsonl|retailrocket|csv|tsv|parquet] [column flags] [--models-dir models]
 [--model als|bpr] [hyperparameter flags] [--search N]``; ``train`` prints the new version.
+
+A user's mistake (a column not in the file, an unreadable file, a split that leaves too
+few test users) is one line naming the flag and what would work, exit code 2, no
+traceback; ``--debug`` shows the traceback instead (:func:`user_errors`).
 """
 
 from __future__ import annotations
@@ -10,19 +14,27 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import tomllib
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
+from recsvc.settings import Settings
+from training.columns import LoadError
 from training.evaluate import write_report
 from training.ground_truth import find_ground_truth
-from training.loaders import ColumnMap, detect_format, load_events
+from training.interactions import EVENT_CODES, Interactions
+from training.loaders import EVENT_ALIASES, ColumnMap, LoadReport, detect_format, load_events
 from training.pipeline import TrainOptions, tune_and_evaluate
 from training.pipeline import train as run_training
+from training.served import POSITIVES
+from training.splits import SplitSpec
 from training.streamed_training import RECENT_DAYS, describe, train_streamed
+from training.sufficiency import MIN_TEST_TARGETS, MIN_TEST_USERS, EvaluationRefused
 from training.weights import load_weights
 
 FORMATS = ["auto", "jsonl", "retailrocket", "csv", "tsv", "parquet"]
@@ -33,6 +45,62 @@ HYPERPARAMETERS = {
     "iterations": int,
     "learning_rate": float,
 }
+SPLITS = ["time", "leave-last", "user-fraction", "user-kfold"]
+# The flag that sets each ColumnMap role, to name it in an error.
+ROLE_FLAGS = {
+    "user": "--user-col",
+    "item": "--item-col",
+    "time": "--time-col",
+    "time_unit": "--time-unit",
+    "event": "--event-col",
+    "weight": "--weight-col",
+    "min_weight": "--min-weight",
+}
+
+
+def _unreadable() -> tuple[type[BaseException], ...]:
+    """What reading a file that is not what it claims raises (a broken gzip, bytes that
+    are not UTF-8, a .parquet that is not Parquet)."""
+    errors: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, EOFError, zlib.error)
+    try:
+        import pyarrow
+
+        return (*errors, pyarrow.ArrowException)
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return errors
+
+
+UNREADABLE = _unreadable()
+
+
+class UserError(click.ClickException):
+    """A mistake in the command line or its input: one line, exit code 2 (as click's
+    usage errors), no traceback."""
+
+    exit_code = 2
+
+
+def user_errors(function: Callable) -> Callable:
+    """Turn the errors a user's input causes into :class:`UserError`, unless the command
+    got ``--debug`` (then the traceback shows)."""
+
+    @functools.wraps(function)
+    def command(*args: Any, debug: bool, **kwargs: Any) -> Any:
+        if debug:
+            logging.getLogger().setLevel(logging.DEBUG)
+            return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        except LoadError as error:
+            flag = ROLE_FLAGS.get(error.role or "")
+            hint = ' (--event-col "" for none)' if error.role == "event" else ""
+            raise UserError(f"{flag or '--events'}: {error}{hint}") from None
+        except EvaluationRefused as error:
+            raise UserError(f"--split: {error}") from None
+
+    return click.option(
+        "--debug", is_flag=True, help="Show the traceback of an error instead of one line."
+    )(command)
 
 
 @dataclass
@@ -44,10 +112,16 @@ class DataRequest:
     columns: dict[str, Any]
     weights_path: Path | None
     model: str
-    test_days: float
+    split: SplitSpec
+    target_events: str
+    identity: str
+    min_test_users: int
+    min_test_targets: int
     compare: str
     exclude_seen: bool
     hyper: dict[str, Any]
+    # --target-events resolved against the log by load().
+    resolved_targets: tuple[str, ...] | None = POSITIVES
 
     SHARED = (
         "events_path",
@@ -57,47 +131,119 @@ class DataRequest:
         "time_col",
         "event_col",
         "weight_col",
+        "min_weight",
         "time_unit",
         "weights_path",
         "model",
-        "test_days",
+        "target_events",
+        "identity",
+        "min_test_users",
+        "min_test_targets",
         "compare",
         "exclude_seen",
     )
+    # Split flags to SplitSpec fields.
+    SPLIT: ClassVar[dict[str, str]] = {
+        "split": "method",
+        "test_days": "test_days",
+        "holdout": "holdout",
+        "test_fraction": "fraction",
+        "folds": "folds",
+    }
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> DataRequest:
         """Take the shared options (and the hyperparameters) out of a command's kwargs."""
         given = {name: kwargs.pop(name) for name in cls.SHARED}
         hyper = {name: kwargs.pop(name) for name in HYPERPARAMETERS}
+        split = SplitSpec(**{field: kwargs.pop(flag) for flag, field in cls.SPLIT.items()})
         columns = {
             "user": given.pop("user_col"),
             "item": given.pop("item_col"),
             "event": given.pop("event_col"),
             "weight": given.pop("weight_col"),
+            "min_weight": given.pop("min_weight"),
             "time_unit": given.pop("time_unit"),
         }
         time_col = given.pop("time_col")
         if time_col:
             columns["time"] = time_col
-        return cls(columns=columns, hyper=hyper, **given)
+        return cls(columns=columns, hyper=hyper, split=split, **given)
 
-    def load(self):
-        """The interactions and the load report, with a line on what was dropped."""
-        column_map = None
-        if self.columns.get("user") or self.columns.get("item"):
-            column_map = ColumnMap(**{k: v for k, v in self.columns.items() if v is not None})
-        interactions, report = load_events(self.events_path, self.fmt, column_map)
+    def column_map(self) -> ColumnMap | None:
+        """The column flags as a :class:`ColumnMap` (None: the format's own columns).
+        ``--event-col ""`` means no event column."""
+        given = {k: v for k, v in self.columns.items() if v is not None}
+        if given.get("event") == "":
+            given["event"] = None
+        if set(given) <= {"time_unit"}:
+            return None
+        if given.get("min_weight") is not None and not given.get("weight"):
+            raise click.BadParameter(
+                "needs --weight-col, the column it applies to", param_hint="--min-weight"
+            )
+        return ColumnMap(**given)
+
+    def load(self) -> tuple[Interactions, LoadReport]:
+        """The interactions and the load report, with lines on what was dropped and on
+        what the rows became (interactions, weights, test targets)."""
+        if self.identity != "visitor" and self.fmt not in ("auto", "jsonl"):
+            raise click.BadParameter(
+                "applies to the service's JSONL logs only", param_hint="--identity"
+            )
+        try:
+            interactions, report = load_events(
+                self.events_path, self.fmt, self.column_map(), identity=self.identity
+            )
+        except UNREADABLE as error:
+            # A LoadError, so that --debug shows the original error's traceback.
+            raise LoadError(f"cannot read the log: {error}") from error
+        if not report.kept:
+            raise UserError(f"--events: {self.events_path} has no interaction to train on")
         dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items()) or "none"
+        targets = self.targets(interactions)
         click.echo(
             f"loaded {report.kept:,} of {report.rows:,} rows "
-            f"({report.users:,} users, {report.items:,} items); dropped: {dropped}",
+            f"({report.users:,} users, {report.items:,} items); dropped: {dropped}\n"
+            f"rows: {report.roles_line()}; test targets: "
+            + (", ".join(targets) if targets else "every kept row")
+            + " (--target-events)",
             err=True,
         )
+        self.resolved_targets = targets
+        report.target_events = list(targets) if targets else "all"
         return interactions, report
 
+    def targets(self, interactions: Interactions) -> tuple[str, ...] | None:
+        """``--target-events`` resolved: the named types (aliases allowed), or ``auto``:
+        the purchase-side ones when the log has any, else every type (None)."""
+        present = interactions.event_counts()
+        if self.target_events.strip().lower() == "auto":
+            wanted = tuple(name for name in POSITIVES if name in present)
+            return wanted or None
+        if self.target_events.strip().lower() == "all":
+            return None
+        names = [t.strip().lower() for t in self.target_events.split(",") if t.strip()]
+        unknown = [name for name in names if EVENT_ALIASES.get(name) not in EVENT_CODES]
+        if unknown:
+            raise click.BadParameter(
+                f"unknown event types {unknown}; use auto, all or some of {sorted(present)}",
+                param_hint="--target-events",
+            )
+        wanted = tuple(dict.fromkeys(EVENT_ALIASES[name] for name in names))
+        if not set(wanted) & set(present):
+            raise click.BadParameter(
+                f"the log has no {', '.join(wanted)} event; it has "
+                + ", ".join(f"{k} {v:,}" for k, v in present.items()),
+                param_hint="--target-events",
+            )
+        return wanted
+
     def weights(self):
-        return load_weights(self.weights_path)
+        try:
+            return load_weights(self.weights_path)
+        except (ValueError, tomllib.TOMLDecodeError, TypeError) as error:
+            raise click.BadParameter(str(error), param_hint="--weights") from None
 
     def options(self, search: int = 0) -> TrainOptions:
         params = {k: v for k, v in self.hyper.items() if v is not None}
@@ -108,7 +254,11 @@ class DataRequest:
         return TrainOptions(
             model=self.model,
             params=params,
-            test_days=self.test_days,
+            test_days=self.split.test_days,
+            split=self.split,
+            target_events=self.resolved_targets,
+            min_test_users=self.min_test_users,
+            min_test_targets=self.min_test_targets,
             search=search,
             compare=names,
             exclude_seen=self.exclude_seen,
@@ -137,8 +287,40 @@ def data_options(function: Callable) -> Callable:
         click.option("--user-col", default=None, help="CSV/TSV/Parquet: user column."),
         click.option("--item-col", default=None, help="CSV/TSV/Parquet: item column."),
         click.option("--time-col", default=None, help="CSV/TSV/Parquet: time column."),
-        click.option("--event-col", default=None, help="CSV/TSV/Parquet: event type column."),
-        click.option("--weight-col", default=None, help="CSV/TSV/Parquet: weight column."),
+        click.option(
+            "--event-col",
+            default=None,
+            help='CSV/TSV/Parquet: event type column [default: event]; "" for none: every '
+            "row is one interaction (and a test target).",
+        ),
+        click.option(
+            "--weight-col",
+            default=None,
+            help="CSV/TSV/Parquet: a number per row (a rating, a quantity) that multiplies "
+            "its event's weight.",
+        ),
+        click.option(
+            "--min-weight",
+            type=float,
+            default=None,
+            help="Drop rows whose --weight-col is below this (4: ratings 4-5 as positives).",
+        ),
+        click.option(
+            "--target-events",
+            default="auto",
+            show_default=True,
+            help="Event types that are test targets, comma-separated; auto: add_to_cart "
+            "and purchase when the log has them, else all; all: every type.",
+        ),
+        click.option(
+            "--identity",
+            type=click.Choice(["visitor", "user", "stitched"]),
+            default="visitor",
+            show_default=True,
+            help="JSONL: whose row it is: the visitor id, the logged-in user id (rows "
+            "without one dropped), or stitched: the user id a visitor last logged in "
+            "with, else the visitor id.",
+        ),
         click.option(
             "--time-unit",
             type=click.Choice(["auto", "s", "ms", "iso"]),
@@ -156,11 +338,56 @@ def data_options(function: Callable) -> Callable:
             "--model", type=click.Choice(["als", "bpr"]), default="als", show_default=True
         ),
         click.option(
+            "--split",
+            type=click.Choice(SPLITS),
+            default="time",
+            show_default=True,
+            help="Evaluation split: time (the last --test-days for everyone), leave-last "
+            "(each user's events from their --holdout-th last target event on), "
+            "user-fraction (each user's last --test-fraction of events), user-kfold "
+            "(--folds parts of the users, each tested as leave-last; every user once).",
+        ),
+        click.option(
             "--test-days",
-            type=float,
+            type=click.FloatRange(min=0),
             default=7.0,
             show_default=True,
-            help="Days at the end of the log held out for evaluation (0: none).",
+            help="--split time: days at the end of the log held out (0: no evaluation).",
+        ),
+        click.option(
+            "--holdout",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="--split leave-last / user-kfold: target events held out per test user.",
+        ),
+        click.option(
+            "--test-fraction",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.2,
+            show_default=True,
+            help="--split user-fraction: share of each user's events held out.",
+        ),
+        click.option(
+            "--folds",
+            type=click.IntRange(min=2),
+            default=5,
+            show_default=True,
+            help="--split user-kfold: folds (each a full evaluation).",
+        ),
+        click.option(
+            "--min-test-users",
+            type=click.IntRange(min=0),
+            default=MIN_TEST_USERS,
+            show_default=True,
+            help="Refuse to evaluate (and train) with fewer test users.",
+        ),
+        click.option(
+            "--min-test-targets",
+            type=click.IntRange(min=0),
+            default=MIN_TEST_TARGETS,
+            show_default=True,
+            help="Refuse to evaluate (and train) with fewer test targets.",
         ),
         click.option(
             "--compare",
@@ -177,7 +404,14 @@ def data_options(function: Callable) -> Callable:
             "rather than as served, where they may come back.",
         ),
         *[
-            click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None)
+            click.option(
+                f"--{name.replace('_', '-')}",
+                name,
+                type=click.IntRange(min=1)
+                if kind is int
+                else click.FloatRange(min=0, min_open=name != "regularization"),
+                default=None,
+            )
             for name, kind in HYPERPARAMETERS.items()
         ],
     ]
@@ -187,12 +421,21 @@ def data_options(function: Callable) -> Callable:
 
 
 @click.command()
+@user_errors
 @data_options
 @click.option(
     "--models-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("models"),
+    default=None,
+    help="Local registry [default: RECSVC_MODELS_DIR or ./models]",
+)
+@click.option(
+    "--eval/--no-eval",
+    "run_evaluation",
+    default=True,
     show_default=True,
+    help="--no-eval: skip the evaluation (and its refusal); the version's manifest says "
+    '"evaluated": false.',
 )
 @click.option(
     "--search",
@@ -240,7 +483,8 @@ def data_options(function: Callable) -> Callable:
 )
 def train(
     source: DataRequest,
-    models_dir: Path,
+    models_dir: Path | None,
+    run_evaluation: bool,
     search: int,
     sessions: bool,
     refit: str,
@@ -248,24 +492,23 @@ def train(
     streaming: bool,
     recent_days: float,
 ) -> None:
-    """Train a model version from an interaction log and write models/<version>/."""
+    """Train a model version from an interaction log and write <models dir>/<version>/."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = source.options(search)
-    options.sessions = sessions
-    if engine == "spark":
-        if options.model != "als":
-            raise click.BadParameter("--engine spark fits ALS only", param_hint="--engine")
-        options.model = "spark_als"
-    if refit == "cold":
-        options.warm_start_share = 0.0
+    models_dir = models_dir or Settings.from_env().models_dir
     if streaming:
+        options = fit_options(source, search, sessions, refit, engine)
         train_streaming(source, options, models_dir, recent_days)
         return
-    interactions, load_report = source.load()
+    interactions, load_report = source.load()  # resolves --target-events for the options
+    options = fit_options(source, search, sessions, refit, engine)
+    options.evaluate = run_evaluation
     options.ground_truth = find_ground_truth(source.events_path)
     result = run_training(interactions, source.weights(), options)
     result.artifact.manifest["load"] = load_report.to_dict()
-    folder = result.artifact.save(models_dir)
+    try:
+        folder = result.artifact.save(models_dir)
+    except OSError as error:
+        raise UserError(f"--models-dir: cannot write the version: {error}") from None
     if result.report is not None:
         write_report(result.report, folder / "report")
         click.echo(result.report.to_markdown(), err=True)
@@ -278,6 +521,22 @@ def train(
             f"against the generator's ground truth ({truth['users']:,} users): {figures}", err=True
         )
     click.echo(result.artifact.version)
+
+
+def fit_options(
+    source: DataRequest, search: int, sessions: bool, refit: str, engine: str
+) -> TrainOptions:
+    """The train command's options beside the data's: the session model, the refit, the
+    engine."""
+    options = source.options(search)
+    options.sessions = sessions
+    if engine == "spark":
+        if options.model != "als":
+            raise click.BadParameter("--engine spark fits ALS only", param_hint="--engine")
+        options.model = "spark_als"
+    if refit == "cold":
+        options.warm_start_share = 0.0
+    return options
 
 
 def train_streaming(
@@ -307,6 +566,7 @@ def train_streaming(
 
 
 @click.command()
+@user_errors
 @data_options
 @click.option(
     "--out",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.columns import LoadError
+
 MAX_EXAMPLES = 5
 
 
@@ -89,7 +91,7 @@ def read_columns(path: Path, wanted: Sequence[str], delimiter: str = ",") -> Col
 
     Raises
     ------
-    ValueError
+    LoadError
         When the file is empty or a wanted column is not in its header.
     """
     raw = read_bytes(path)
@@ -102,10 +104,10 @@ def read_columns(path: Path, wanted: Sequence[str], delimiter: str = ",") -> Col
 
 def _check_wanted(header: list[str], wanted: Sequence[str]) -> None:
     if not header:
-        raise ValueError("the file is empty: no header line")
+        raise LoadError("the file is empty: no header line")
     missing = [name for name in wanted if name not in header]
     if missing:
-        raise ValueError(f"columns {missing} are not in the header {header}")
+        raise LoadError(f"columns {missing} are not in the header {header}")
 
 
 def _read_plain(raw: bytes, wanted: Sequence[str], delimiter: str) -> Columns:

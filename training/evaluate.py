@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from recsvc.core.events import format_timestamp
 from training.folds import Fold
 from training.metrics import compute_metrics
@@ -26,7 +28,12 @@ METRIC_ORDER = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "covera
 
 @dataclass
 class ModelResult:
-    """One scorer's run: what it was, how long it took, what it scored."""
+    """One scorer's run: what it was, how long it took, what it scored.
+
+    ``per_user`` (the per-visitor protocol's, :func:`training.served.model_result`): each
+    metric's value per test user, in the test's user order, behind its mean and interval;
+    kept in memory (folds are pooled from it), left out of :meth:`Report.to_dict`.
+    """
 
     name: str
     scorer: str
@@ -34,6 +41,7 @@ class ModelResult:
     fit_seconds: float
     recommend_seconds: float
     metrics: dict[str, float]
+    per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -54,6 +62,8 @@ class Report:
         """Plain JSON-ready values."""
         values = asdict(self)
         values["ks"] = list(self.ks)
+        for model in values["models"]:
+            model.pop("per_user", None)
         return values
 
     def metric(self, name: str) -> dict[str, float]:
@@ -80,6 +90,12 @@ class Report:
             f"{self.matrix['nonzeros']:,} nonzeros.",
             "",
         ]
+        if self.models and f"ndcg@{self.ks[0]}_low" in self.models[0].metrics:
+            lines += [
+                f"95% CI: bootstrap interval of the mean over the {fold['users']:,} test "
+                "users (1,000 resamples); differences inside it are noise.",
+                "",
+            ]
         for k in self.ks:
             lines += [*self._table(k), ""]
         lines += ["| model | parameters |", "|---|---|"]
@@ -90,7 +106,8 @@ class Report:
         intervals = all(f"ndcg@{k}_low" in m.metrics for m in self.models) and self.models
         header = ["model", *(f"{name}@{k}" for name in METRIC_ORDER)]
         if intervals:
-            header.insert(4, f"ndcg@{k} 95% CI")
+            header.insert(3, f"recall@{k} 95% CI")
+            header.insert(5, f"ndcg@{k} 95% CI")
         header += ["fit s", "recommend s"]
         rows = [
             "| " + " | ".join(header) + " |",
@@ -99,8 +116,9 @@ class Report:
         for m in self.models:
             cells = [f"{m.metrics[f'{name}@{k}']:.4f}" for name in METRIC_ORDER]
             if intervals:
-                low, high = m.metrics[f"ndcg@{k}_low"], m.metrics[f"ndcg@{k}_high"]
-                cells.insert(3, f"{low:.4f} – {high:.4f}")
+                for position, name in ((2, "recall"), (4, "ndcg")):
+                    low, high = m.metrics[f"{name}@{k}_low"], m.metrics[f"{name}@{k}_high"]
+                    cells.insert(position, f"{low:.4f} – {high:.4f}")
             row = [m.name, *cells, f"{m.fit_seconds:.1f}", f"{m.recommend_seconds:.1f}"]
             rows.append("| " + " | ".join(row) + " |")
         return rows
@@ -208,12 +226,29 @@ def plot_metrics(report: Report, path: Path | str) -> Path:
             positions = [
                 x + (index - (len(report.models) - 1) / 2) * width for x in range(len(values))
             ]
-            ax.bar(positions, values, width, label=model.name)
+            ax.bar(positions, values, width, label=model.name, yerr=_error_bars(model, k))
         ax.set_xticks(range(len(METRIC_ORDER)), [f"{name}@{k}" for name in METRIC_ORDER])
         ax.set_ylabel("mean over test users")
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 5))
-    axes[0].set_title(f"{report.split['method']}: {report.fold['users']:,} test users")
+    intervals = any(f"ndcg@{report.ks[0]}_low" in m.metrics for m in report.models)
+    note = ", bars: bootstrap 95% intervals" if intervals else ""
+    axes[0].set_title(f"{report.split['method']}: {report.fold['users']:,} test users{note}")
     figure.savefig(path, dpi=110)
     return Path(path)
+
+
+def _error_bars(model: ModelResult, k: int) -> np.ndarray | None:
+    """Shape (2, len(METRIC_ORDER)): distances below and above each value to its 95%
+    interval where the model has one (NDCG and recall), else 0; None without any."""
+    if f"ndcg@{k}_low" not in model.metrics:
+        return None
+    bars = np.zeros((2, len(METRIC_ORDER)))
+    for column, name in enumerate(METRIC_ORDER):
+        key = f"{name}@{k}"
+        if f"{key}_low" in model.metrics:
+            value = model.metrics[key]
+            bars[0, column] = max(value - model.metrics[f"{key}_low"], 0.0)
+            bars[1, column] = max(model.metrics[f"{key}_high"] - value, 0.0)
+    return bars

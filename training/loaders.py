@@ -28,6 +28,7 @@ import numpy as np
 
 from recsvc.core.events import EVENT_TYPES, format_timestamp
 from training.columns import (
+    LoadError,
     TimeUnit,
     as_text,
     factorize,
@@ -77,6 +78,9 @@ class ColumnMap:
     weight : str or None
         Column of a per-row multiplier of the event type's weight (a quantity, a
         rating). ``None``: 1.
+    min_weight : float or None
+        Rows whose weight is below this are dropped (counted as ``below_min_weight``):
+        ratings of 4 and up as the positives of a 1-5 ratings log. Needs ``weight``.
     id : str or None
         Column of a unique event id; rows repeating an earlier id are dropped.
     time_unit : {"auto", "s", "ms", "iso"}
@@ -94,6 +98,7 @@ class ColumnMap:
     time: str | None = "timestamp"
     event: str | None = "event"
     weight: str | None = None
+    min_weight: float | None = None
     id: str | None = None
     time_unit: TimeUnit = "auto"
     default_event: str = "product_view"
@@ -101,8 +106,18 @@ class ColumnMap:
 
     def wanted(self) -> list[str]:
         """The columns to read, in a fixed order."""
-        names = [self.user, self.item, self.time, self.event, self.weight, self.id]
-        return [name for name in names if name is not None]
+        return [name for name in self.roles().values() if name is not None]
+
+    def roles(self) -> dict[str, str | None]:
+        """Role (``user``, ``item``, ...) to the column that fills it, None where none."""
+        return {
+            "user": self.user,
+            "item": self.item,
+            "time": self.time,
+            "event": self.event,
+            "weight": self.weight,
+            "id": self.id,
+        }
 
 
 RETAILROCKET_COLUMNS = ColumnMap(
@@ -118,7 +133,11 @@ class LoadReport:
     record, wrong field count), ``duplicate`` (a repeated event id, or without ids an
     exact repeat of a row), ``no_item`` (a JSONL event that concerns no product, such as
     ``page_view``: expected, not an error), ``missing_user``, ``missing_item``,
-    ``bad_time``, ``bad_weight``, ``unknown_event`` (names in ``unknown_events``).
+    ``bad_time``, ``bad_weight``, ``below_min_weight`` (under
+    :attr:`ColumnMap.min_weight`), ``unknown_event`` (names in ``unknown_events``).
+    ``columns`` says which column filled each role (None: no such column: every row is
+    then a ``default_event``, or weighs 1); ``examples`` holds one dropped value per
+    reason, to say in an error what did not parse.
     """
 
     source: str
@@ -134,6 +153,12 @@ class LoadReport:
     first_time: str | None = None
     last_time: str | None = None
     malformed_examples: list[str] = field(default_factory=list)
+    columns: dict[str, str | None] = field(default_factory=dict)
+    min_weight: float | None = None
+    examples: dict[str, str] = field(default_factory=dict)
+    # Set by the caller that decides it (recsvc train): the event types that are test
+    # targets, or "all".
+    target_events: list[str] | str | None = None
     seconds: float = 0.0
 
     def drop(self, reason: str, count: int) -> None:
@@ -144,6 +169,19 @@ class LoadReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
         return asdict(self)
+
+    def roles_line(self) -> str:
+        """What the kept rows became, in words: the event and weight columns' part."""
+        event, weight = self.columns.get("event"), self.columns.get("weight")
+        if event:
+            kinds = ", ".join(f"{name} {n:,}" for name, n in self.events.items())
+            parts = [f"event column {event!r}: {kinds}"]
+        else:
+            parts = ["no event column: every row is one interaction"]
+        if weight:
+            bar = "" if self.min_weight is None else f", rows under {self.min_weight:g} dropped"
+            parts.append(f"weight column {weight!r} multiplies each row's weight{bar}")
+        return "; ".join(parts)
 
 
 @dataclass
@@ -177,8 +215,9 @@ def load_events(
         ``"auto"`` decides by :func:`detect_format`.
     columns : ColumnMap or mapping, optional
         For ``csv``, ``tsv`` and ``parquet``: which column holds what (a mapping is
-        passed to :class:`ColumnMap`). Ignored by ``jsonl``; ``retailrocket`` uses
-        :data:`RETAILROCKET_COLUMNS`.
+        passed to :class:`ColumnMap`). ``retailrocket`` uses
+        :data:`RETAILROCKET_COLUMNS` (``auto`` with ``columns`` reads a RetailRocket
+        file as CSV with them); ``jsonl`` takes none (a :class:`LoadError`).
     identity : {"visitor", "user", "stitched"}
         JSONL only: whose interactions a row is. ``visitor``: the ``visitor_id``;
         ``user``: the ``user_id``, rows without one dropped as ``missing_user``;
@@ -197,15 +236,26 @@ def load_events(
     started = clock.perf_counter()
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
+    if fmt == "retailrocket" and format == "auto" and columns is not None:
+        fmt = "csv"  # RetailRocket's header, but the caller's own column map
+    if fmt == "jsonl" and columns is not None:
+        raise LoadError(
+            f"{path.name} is the service's JSONL log: column flags apply to CSV, TSV and "
+            "Parquet only; leave them out"
+        )
     report = LoadReport(source=str(path), format=fmt)
     if fmt == "jsonl":
         mapping = ColumnMap(time_unit="s")  # read_log_columns parses the ISO stamps
         raw = _read_jsonl(path, identity, report)
     else:
         mapping = _column_map(fmt, columns)
+        _check_columns(path, fmt, mapping)
         raw = _read_table(path, fmt, mapping, report)
+    report.columns, report.min_weight = mapping.roles(), mapping.min_weight
     interactions = _assemble(raw, mapping, report, drop_duplicate_rows and raw.ids is None)
     _describe(interactions, report)
+    if report.rows and (not report.kept or _mostly_broken(report)):
+        raise _nothing_kept(path, mapping, report)
     report.seconds = round(clock.perf_counter() - started, 3)
     return interactions, report
 
@@ -239,6 +289,76 @@ def _column_map(fmt: str, columns: ColumnMap | Mapping[str, Any] | None) -> Colu
     if columns is None:
         return ColumnMap()
     return columns if isinstance(columns, ColumnMap) else ColumnMap(**columns)
+
+
+def header_of(path: Path, fmt: str) -> list[str]:
+    """The column names of a CSV, TSV or Parquet file (a Parquet folder: its schema)."""
+    if fmt == "parquet":
+        import pyarrow.dataset as ds
+
+        return list(ds.dataset(path, format="parquet").schema.names)
+    return read_header(path, "\t" if fmt == "tsv" else ",")
+
+
+def _check_columns(path: Path, fmt: str, mapping: ColumnMap) -> None:
+    """Every mapped column in the file, else a :class:`LoadError` naming the role."""
+    if mapping.min_weight is not None and mapping.weight is None:
+        raise LoadError("a minimum weight needs a weight column", role="min_weight")
+    header = header_of(path, fmt)
+    if not header:
+        raise LoadError(f"{path} is empty: no header line")
+    for role, name in mapping.roles().items():
+        if name is not None and name not in header:
+            hint = " or no event column" if role == "event" else ""
+            raise LoadError(
+                f"{role} column {name!r} is not in {path.name} (columns: {', '.join(header)}); "
+                f"name one of those{hint}",
+                role=role,
+            )
+
+
+# Why every row of a log was dropped, per reason: the role at fault and what would work.
+NOTHING_KEPT_HINTS = {
+    "bad_time": ("time", "the column holds no times (epoch s or ms, or ISO 8601)"),
+    "unknown_event": ("event", "name an event column of view/cart/purchase-like names, or none"),
+    "bad_weight": ("weight", "the weight column must hold numbers >= 0"),
+    "below_min_weight": ("min_weight", "lower the minimum weight"),
+    "missing_user": ("user", "name the column of user ids"),
+    "missing_item": ("item", "name the column of item ids"),
+    "no_item": (None, "no event in the log names a product (page views, searches)"),
+    "malformed": (None, "every line has another field count than the header: wrong delimiter?"),
+}
+
+
+# Reasons that say the column flags or the file are wrong when they drop most rows (a
+# minimum weight, duplicates or JSONL events without a product may drop many by design).
+BROKEN = ("bad_time", "bad_weight", "unknown_event", "missing_user", "missing_item", "malformed")
+
+
+def _mostly_broken(report: LoadReport) -> bool:
+    return any(report.dropped.get(reason, 0) * 2 > report.rows for reason in BROKEN)
+
+
+def _nothing_kept(path: Path, mapping: ColumnMap, report: LoadReport) -> LoadError:
+    """The error for a log none (or a minority) of whose rows could be kept, naming the
+    main reason."""
+    reason = max(report.dropped, key=report.dropped.__getitem__)
+    role, hint = NOTHING_KEPT_HINTS.get(reason, (None, "check the column flags"))
+    column = mapping.roles().get(role or "") if role != "min_weight" else mapping.weight
+    about = f" of column {column!r}" if column else ""
+    example = report.examples.get(reason)
+    seen = f" (e.g. {example})" if example else ""
+    if reason == "bad_time" and mapping.time_unit != "auto":
+        role, about, seen = "time_unit", f" of column {mapping.time!r}", ""
+        hint = f"values like {example} are not {mapping.time_unit!r} times; try auto"
+    if reason == "unknown_event":
+        seen = f" ({', '.join(list(report.unknown_events)[:5])})"
+    return LoadError(
+        f"{report.kept:,} rows of {path.name} kept: {report.dropped[reason]:,} of "
+        f"{report.rows:,} dropped as "
+        f"{reason}{about}{seen}; {hint}",
+        role=role,
+    )
 
 
 def _read_table(path: Path, fmt: str, mapping: ColumnMap, report: LoadReport) -> _RawColumns:
@@ -336,12 +456,16 @@ def _assemble(
         else parse_times(raw.time, mapping.time_unit)
     )
     bad_time = ~np.isfinite(times) & keep
-    report.drop("bad_time", np.count_nonzero(bad_time))
+    _drop_rows(report, "bad_time", bad_time, raw.time)
     keep &= ~bad_time
     values = np.ones(n, np.float32) if raw.weight is None else to_float(raw.weight)
     bad_weight = ~(np.isfinite(values) & (values >= 0)) & keep
-    report.drop("bad_weight", np.count_nonzero(bad_weight))
+    _drop_rows(report, "bad_weight", bad_weight, raw.weight)
     keep &= ~bad_weight
+    if mapping.min_weight is not None:
+        below = (values < mapping.min_weight) & keep
+        _drop_rows(report, "below_min_weight", below, raw.weight)
+        keep &= ~below
     events = _event_codes(raw.event, n, mapping, keep, report)
     keep &= events >= 0
     if raw.ids is not None:
@@ -356,6 +480,18 @@ def _assemble(
     if drop_duplicate_rows:
         result = _drop_repeated_rows(result, report)
     return result
+
+
+def _drop_rows(
+    report: LoadReport, reason: str, rows: np.ndarray, column: np.ndarray | None
+) -> None:
+    """Count ``rows`` (bool mask) dropped for ``reason``, keeping the first one's value."""
+    count = np.count_nonzero(rows)
+    report.drop(reason, count)
+    if count and column is not None:
+        value = column[np.argmax(rows)]
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        report.examples[reason] = repr(text)
 
 
 def _describe(interactions: Interactions, report: LoadReport) -> None:

@@ -44,6 +44,7 @@ from training.folds import make_fold
 from training.ground_truth import score_ground_truth
 from training.interactions import Interactions
 from training.matrix import IdMap, InteractionMatrix, build_matrix
+from training.pooling import pool_reports
 from training.scorers import (
     ALSScorer,
     BPRScorer,
@@ -53,6 +54,7 @@ from training.scorers import (
     TrendingScorer,
 )
 from training.served import (
+    POSITIVES,
     SERVED,
     VisitorTest,
     evaluate_visitors,
@@ -61,7 +63,8 @@ from training.served import (
     visitor_test,
 )
 from training.sessions import fit_served_sessions
-from training.splits import Split, split_global_time
+from training.splits import Split, SplitSpec
+from training.sufficiency import check_test_sets
 from training.threads import single_threaded_blas
 from training.weights import WeightConfig
 
@@ -127,6 +130,24 @@ class TrainOptions:
     # 26 s, against 4 s for the final fit (a loaded machine).
     validation_visitors: int | None = 1000
     test_visitors: int | None = 2000
+    # The evaluation's split (None: the global time split of the last test_days), the
+    # event types that are test targets (None: every type), whether to evaluate at all,
+    # and the test users and targets below which the evaluation is refused
+    # (training.sufficiency; 0: never refused).
+    split: SplitSpec | None = None
+    target_events: tuple[str, ...] | None = POSITIVES
+    evaluate: bool = True
+    min_test_users: int = 0
+    min_test_targets: int = 0
+
+    def split_spec(self) -> SplitSpec:
+        """The evaluation's split: ``split``, else the time split of ``test_days``."""
+        return self.split or SplitSpec("time", test_days=self.test_days)
+
+    def evaluates(self) -> bool:
+        """Whether ``train`` evaluates: asked to, and a time split has a test period."""
+        spec = self.split_spec()
+        return self.evaluate and (spec.method != "time" or spec.test_days > 0)
 
 
 @dataclass
@@ -177,7 +198,7 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
         params, trials = random_search(interactions, config, options)
         seconds["search"] = time.perf_counter() - started
     report, evaluated, tuning = None, None, None
-    if options.test_days > 0:
+    if options.evaluates():
         report, evaluated, tuning = tune_and_evaluate(interactions, config, options, params)
         seconds |= report.data.pop("seconds")
     mark = time.perf_counter()
@@ -187,6 +208,9 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
     seconds["fit"] = time.perf_counter() - mark
     mark = time.perf_counter()
     artifact = build_artifact(model, matrix, options, params, report, trials)
+    artifact.manifest["evaluated"] = report is not None
+    artifact.manifest["split"] = options.split_spec().to_dict() if report else None
+    artifact.manifest["intervals"] = metric_intervals(report)
     blend = tuning.params if tuning else BlendParams()
     artifact.manifest["serving"] = ServingParams(blend=blend).to_dict()
     artifact.manifest["blend_tuning"] = tuning.to_dict() if tuning else None
@@ -218,19 +242,39 @@ def tune_and_evaluate(
     params: dict[str, Any],
     baselines: Mapping[str, Scorer] | None = None,
 ) -> tuple[Report, Fitted, Tuning | None]:
-    """Steps 2 and 3 on a global time split of the last ``test_days``: the report (its
+    """Steps 2 and 3 on the options' split (a global time split of the last
+    ``test_days`` unless ``options.split`` names another): the report (its
     ``data["seconds"]`` the time of each step), the evaluated factor model and the
     tuning (None when the validation period had no visitor). ``baselines`` (unfitted)
-    replace :func:`comparison_scorers`' beside the factor model."""
-    split = split_global_time(interactions, test_days=options.test_days)
+    replace :func:`comparison_scorers`' beside the factor model.
+
+    A k-fold split evaluates every fold with the blend tuned once, on what no fold tests
+    (:meth:`SplitSpec.before_test`), and pools the folds' test users into one report
+    (:mod:`training.pooling`).
+    Raises :class:`training.sufficiency.EvaluationRefused` before fitting anything when
+    the split leaves fewer test users or targets than the options' minimums."""
+    splits = options.split_spec().make(interactions, options.target_events)
+    check_test_sets(
+        splits,
+        options.split_spec(),
+        options.target_events,
+        exclude_seen=options.exclude_seen,
+        min_users=options.min_test_users,
+        min_targets=options.min_test_targets,
+    )
     mark = time.perf_counter()
-    tuning, tuned_fit = tune_on_validation(split.train, config, options, params)
+    before_test = options.split_spec().before_test(interactions, options.target_events)
+    tuning, tuned_fit = tune_on_validation(before_test, config, options, params)
     seconds = {"tune_blend": time.perf_counter() - mark}
     mark = time.perf_counter()
     serving = ServingParams(blend=tuning.params if tuning else BlendParams())
-    report, evaluated = evaluate_split(
-        split, config, options, params, serving, tuned_fit, baselines
-    )
+    reports = []
+    for split in splits:
+        report, evaluated = evaluate_split(
+            split, config, options, params, serving, tuned_fit, baselines
+        )
+        reports.append(report)
+    report = pool_reports(reports)
     seconds["evaluate"] = time.perf_counter() - mark
     report.data["seconds"] = seconds
     report.data["blend_tuning"] = tuning.to_dict() if tuning else None
@@ -277,10 +321,10 @@ def tune_on_validation(
     period, the models fit on what precedes them. Also returns that factor model, to
     warm-start the evaluation's. No tuning (None) when the validation period has no
     visitor to score."""
-    split = split_global_time(before_test, test_days=options.test_days)
+    split = options.split_spec().validation().make(before_test, options.target_events)[0]
     matrix = build_matrix(split.train, config, reference_time=split.reference_time)
     fitted = fit_factor_model(options, params, matrix)
-    test = visitor_test(split)
+    test = visitor_test(split, options.target_events)
     if len(test) == 0:
         return None, fitted
     if options.validation_visitors is not None and len(test) > options.validation_visitors:
@@ -348,6 +392,7 @@ def evaluate_split(
         served,
         fitted.model.user_factors,
         exclude_seen=options.exclude_seen,
+        positives=options.target_events,
         anonymous=options.anonymous_strategy,
         max_visitors=options.test_visitors,
         seed=options.seed,
@@ -401,8 +446,13 @@ def random_search(
     The test period is cut off first and never looked at; the last ``test_days`` of what
     remains validate each trial. Returns the best parameters (by NDCG@10) and every trial.
     """
-    before_test = split_global_time(interactions, test_days=options.test_days).train
-    validation = make_fold(split_global_time(before_test, test_days=options.test_days), config)
+    spec = options.split_spec()
+    before_test = spec.before_test(interactions, options.target_events)
+    validation = make_fold(
+        spec.validation().make(before_test, options.target_events)[0],
+        config,
+        positives=options.target_events,
+    )
     rng = np.random.default_rng(options.seed)
     trials = []
     for trial in range(options.search):
@@ -494,6 +544,28 @@ def headline_metrics(report: Report | None) -> dict[str, dict[str, float]]:
         result.name: {key: round(result.metrics[name], 6) for key, name in HEADLINE.items()}
         for result in report.models
     }
+
+
+def metric_intervals(report: Report | None) -> dict[str, dict[str, dict[str, float]]]:
+    """``{model: {"ndcg@10": {"value", "low", "high", "users"}, "recall@20": {...}}}``:
+    the headline metrics that carry a bootstrap 95% interval, with the number of test
+    users behind each (the manifest's ``intervals``, beside the ``metrics`` contract)."""
+    if report is None:
+        return {}
+    users = int(report.fold.get("users", 0))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for result in report.models:
+        out[result.name] = {
+            key: {
+                "value": round(result.metrics[key], 6),
+                "low": round(result.metrics[f"{key}_low"], 6),
+                "high": round(result.metrics[f"{key}_high"], 6),
+                "users": users,
+            }
+            for key in ("ndcg@10", "recall@20")
+            if f"{key}_low" in result.metrics
+        }
+    return out
 
 
 def similar_by_factors(

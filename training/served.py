@@ -264,6 +264,7 @@ def model_result(
         fit_seconds=round(seconds[0], 3),
         recommend_seconds=round(seconds[1], 3),
         metrics=metrics,
+        per_user=per_user,
     )
 
 

@@ -6,6 +6,14 @@
   event of chosen types on) are the test; everything earlier trains. No user's test
   event is earlier than that user's train events (other users' train events may be
   later: that is the protocol, and why the global split is the default for reports).
+- :func:`split_user_fraction`: per user, the last ``fraction`` of their events test.
+- :func:`crossfold_users`: user k-fold cross-validation as lenskit's ``crossfold_users``
+  with ``LastN``: users in ``k`` disjoint random parts; in fold ``i`` the users of part
+  ``i`` hold out their last ``n`` events, everything else trains. Every user is tested in
+  exactly one fold.
+
+:class:`SplitSpec` names one of these with its parameters, as the command line and the
+manifest do; :meth:`SplitSpec.make` returns its splits (``k`` for the k-fold, else one).
 
 Items first seen after the split are not handled here but in
 :func:`training.folds.make_fold`, which drops them from the test targets and counts them.
@@ -15,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -163,6 +171,25 @@ def split_leave_last_n(
     -------
     Split
     """
+    test_mask = _leave_last_mask(interactions, n, events, min_train_events)
+    train = interactions.subset(~test_mask)
+    test = interactions.subset(test_mask)
+    report = SplitReport(
+        method="leave_last_n",
+        params={
+            "n": n,
+            "events": list(events) if events else None,
+            "min_train_events": min_train_events,
+        },
+    )
+    _count(report, train, test)
+    return Split(train=train, test=test, cutoff=None, report=report)
+
+
+def _leave_last_mask(
+    interactions: Interactions, n: int, events: tuple[str, ...] | None, min_train_events: int
+) -> np.ndarray:
+    """Bool, shape (n_events,): the test part of :func:`split_leave_last_n`."""
     if n < 1:
         raise ValueError("n must be >= 1")
     order = np.argsort(interactions.user, kind="stable")  # by user, then time
@@ -184,16 +211,172 @@ def split_leave_last_n(
     is_test = tested[group] & (np.arange(len(users)) >= start[group])
     test_mask = np.zeros(len(order), dtype=bool)
     test_mask[order[is_test]] = True
-    train = interactions.subset(~test_mask)
-    test = interactions.subset(test_mask)
-    report = SplitReport(
-        method="leave_last_n",
-        params={
-            "n": n,
-            "events": list(events) if events else None,
-            "min_train_events": min_train_events,
-        },
-    )
+    return test_mask
+
+
+def split_user_fraction(
+    interactions: Interactions, fraction: float = 0.2, *, min_train_events: int = 1
+) -> Split:
+    """Per user, the last ``fraction`` of their events (at least one) are the test.
+
+    A user with ``m`` events holds out ``max(1, round(fraction * m))`` of them when at
+    least ``min_train_events`` remain to train on; other users are all train.
+
+    Parameters
+    ----------
+    interactions : Interactions
+        Sorted by time.
+    fraction : float
+        In (0, 1).
+    min_train_events : int
+
+    Returns
+    -------
+    Split
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("fraction must be in (0, 1)")
+    from_end, sizes = _positions_from_end(interactions)
+    held = np.maximum(1, np.round(fraction * sizes).astype(np.int64))
+    test_mask = (from_end <= held) & (sizes - held >= min_train_events)
+    params = {"fraction": fraction, "min_train_events": min_train_events}
+    return _per_user_split(interactions, test_mask, "user_fraction", params)
+
+
+def crossfold_users(
+    interactions: Interactions,
+    folds: int = 5,
+    n: int = 1,
+    *,
+    events: tuple[str, ...] | None = None,
+    seed: int = 42,
+    min_train_events: int = 1,
+) -> list[Split]:
+    """User k-fold cross-validation (lenskit's ``crossfold_users`` with ``LastN(n)``).
+
+    The users :func:`split_leave_last_n` would test (``n`` events of the ``events``
+    types, all types when None, and ``min_train_events`` before them) are shuffled
+    (``seed``) and dealt into ``folds`` parts of near-equal size; split ``i`` tests the
+    users of part ``i`` as :func:`split_leave_last_n` would and trains on everything
+    else, including the other users' later events (per user, a test event is never
+    earlier than that user's train events). Other users are in every train part.
+
+    Returns
+    -------
+    list of Split, one per fold
+    """
+    if folds < 2:
+        raise ValueError("folds must be >= 2")
+    held_out = _leave_last_mask(interactions, n, events, min_train_events)
+    candidates = np.unique(interactions.user[held_out])
+    part = np.full(len(interactions.users), -1)
+    shuffled = np.random.default_rng(seed).permutation(candidates)
+    part[shuffled] = np.arange(len(shuffled)) % folds
+    splits = []
+    for fold in range(folds):
+        test_mask = (part[interactions.user] == fold) & held_out
+        params = {"folds": folds, "fold": fold, "n": n, "seed": seed}
+        params["events"] = list(events) if events else None
+        splits.append(_per_user_split(interactions, test_mask, "user_kfold", params))
+    return splits
+
+
+SplitMethod = Literal["time", "leave-last", "user-fraction", "user-kfold"]
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split as the command line names it (``--split`` and its parameters).
+
+    Attributes
+    ----------
+    method : {"time", "leave-last", "user-fraction", "user-kfold"}
+        :func:`split_global_time` over the last ``test_days``,
+        :func:`split_leave_last_n` with ``holdout``, :func:`split_user_fraction` with
+        ``fraction``, or :func:`crossfold_users` with ``folds`` and ``holdout``.
+    """
+
+    method: SplitMethod = "time"
+    test_days: float = 7.0
+    holdout: int = 1
+    fraction: float = 0.2
+    folds: int = 5
+    seed: int = 42
+
+    def make(
+        self, interactions: Interactions, targets: tuple[str, ...] | None = None
+    ) -> list[Split]:
+        """The split (one), or the ``folds`` splits of the k-fold. ``targets``: the event
+        types the leave-last and k-fold holdouts count (from the ``holdout``-th last of
+        them on is test; None: every type)."""
+        if self.method == "time":
+            return [split_global_time(interactions, test_days=self.test_days)]
+        if self.method == "leave-last":
+            return [split_leave_last_n(interactions, self.holdout, events=targets)]
+        if self.method == "user-fraction":
+            return [split_user_fraction(interactions, self.fraction)]
+        if self.method == "user-kfold":
+            return crossfold_users(
+                interactions, self.folds, self.holdout, events=targets, seed=self.seed
+            )
+        raise ValueError(f"unknown split method {self.method!r}")
+
+    def before_test(
+        self, interactions: Interactions, targets: tuple[str, ...] | None = None
+    ) -> Interactions:
+        """What no split of :meth:`make` tests: the part tuning and search may look at.
+        For the k-fold, the log without any fold's test events (fold 0's train part
+        holds the other folds' test events: tuning on it would see them)."""
+        if self.method == "user-kfold":
+            held_out = _leave_last_mask(interactions, self.holdout, targets, 1)
+            return interactions.subset(~held_out)
+        return self.make(interactions, targets)[0].train
+
+    def validation(self) -> SplitSpec:
+        """The split to carve a validation part from a train part with (tuning, search):
+        the same one, except that a k-fold's train part is split leave-last."""
+        if self.method == "user-kfold":
+            return SplitSpec("leave-last", holdout=self.holdout, seed=self.seed)
+        return self
+
+    def describe(self) -> str:
+        """The split in words, for messages."""
+        return {
+            "time": f"the time split (last {self.test_days:g} days)",
+            "leave-last": f"the leave-last split ({self.holdout} per user)",
+            "user-fraction": f"the user-fraction split (last {self.fraction:g} per user)",
+            "user-kfold": f"the {self.folds}-fold user split ({self.holdout} per test user)",
+        }[self.method]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The method and the parameters it uses, JSON-ready (the manifest's ``split``)."""
+        used = {
+            "time": ("test_days",),
+            "leave-last": ("holdout",),
+            "user-fraction": ("fraction",),
+            "user-kfold": ("folds", "holdout", "seed"),
+        }[self.method]
+        return {"method": self.method, **{name: getattr(self, name) for name in used}}
+
+
+def _positions_from_end(interactions: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    """Per event, its place from its user's last event (1: the last) and its user's
+    event count; both int64, shape (n,), in the log's order."""
+    order = np.argsort(interactions.user, kind="stable")  # by user, then time
+    users = interactions.user[order]
+    sizes_per_user = np.bincount(users, minlength=len(interactions.users))
+    first = np.concatenate(([0], np.cumsum(sizes_per_user)[:-1]))
+    position = np.arange(len(order)) - first[users]  # 0: the user's first event
+    from_end = np.empty(len(order), dtype=np.int64)
+    from_end[order] = sizes_per_user[users] - position
+    return from_end, sizes_per_user[interactions.user].astype(np.int64)
+
+
+def _per_user_split(
+    interactions: Interactions, test_mask: np.ndarray, method: str, params: dict[str, Any]
+) -> Split:
+    report = SplitReport(method=method, params=params)
+    train, test = interactions.subset(~test_mask), interactions.subset(test_mask)
     _count(report, train, test)
     return Split(train=train, test=test, cutoff=None, report=report)
 

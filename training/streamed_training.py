@@ -83,6 +83,9 @@ def train_streamed(
     )
     artifact.manifest["serving"] = ServingParams(blend=BlendParams()).to_dict()
     artifact.manifest["blend_tuning"] = None
+    artifact.manifest["evaluated"] = False
+    artifact.manifest["split"] = None
+    artifact.manifest["intervals"] = {}
     artifact.manifest["streaming"] = {
         "matrix": streamed.report.to_dict(),
         "recent_days": recent_days,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from training.columns import parse_times
+from training.columns import LoadError, parse_times
 from training.loaders import ColumnMap, LoadReport, detect_format, load_events
 
 RR_HEADER = "timestamp,visitorid,event,itemid,transactionid\n"
@@ -218,5 +219,146 @@ def test_header_only_and_empty_files(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ValueError, match="empty"):
         load_events(empty, "csv")
-    with pytest.raises(ValueError, match="not in the header"):
+    with pytest.raises(ValueError, match=r"user column .visitor. is not in head\.csv"):
         load_events(path, "csv", ColumnMap(user="visitor"))
+
+
+# A ratings log in the common user,item,rating,timestamp form: no event column.
+RATINGS = [
+    ("u1", "a", 5, 1_700_000_000),
+    ("u1", "b", 2, 1_700_000_060),
+    ("u1", "c", 4, 1_700_000_120),
+    ("u2", "a", 3, 1_700_086_400),
+    ("u2", "c", 5, 1_700_086_460),
+]
+
+
+def iso(epoch: int) -> str:
+    return np.datetime_as_string(np.datetime64(epoch, "s"), unit="s") + "Z"
+
+
+def write_ratings(tmp_path: Path, shape: str) -> tuple[Path, str]:
+    """The ratings in one of the shapes a data scientist brings: (path, format)."""
+    times = {
+        "csv-epoch-s": [str(t) for *_, t in RATINGS],
+        "csv-epoch-ms": [str(t * 1000) for *_, t in RATINGS],
+        "csv-iso": [iso(t) for *_, t in RATINGS],
+        "tsv-iso": [iso(t) for *_, t in RATINGS],
+    }
+    if shape == "parquet":
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        columns = list(zip(*RATINGS, strict=True))
+        table = pa.table(
+            {
+                "user": list(columns[0]),
+                "item": list(columns[1]),
+                "rating": pa.array(columns[2], pa.int8()),
+                "ts": pa.array([t * 1_000_000 for t in columns[3]], pa.timestamp("us")),
+            }
+        )
+        path = tmp_path / "ratings.parquet"
+        pq.write_table(table, path)
+        return path, "parquet"
+    sep = "\t" if shape.startswith("tsv") else ","
+    lines = [sep.join(("user", "item", "rating", "ts"))]
+    lines += [
+        sep.join((u, i, str(r), t)) for (u, i, r, _), t in zip(RATINGS, times[shape], strict=True)
+    ]
+    path = tmp_path / ("ratings.tsv" if sep == "\t" else "ratings.csv")
+    path.write_text("\n".join(lines) + "\n")
+    return path, "auto"
+
+
+@pytest.mark.parametrize("shape", ["csv-epoch-s", "csv-epoch-ms", "csv-iso", "tsv-iso", "parquet"])
+def test_ratings_log_without_event_column_and_a_rating_threshold(
+    tmp_path: Path, shape: str
+) -> None:
+    path, fmt = write_ratings(tmp_path, shape)
+    columns = ColumnMap(user="user", item="item", time="ts", event=None, weight="rating")
+    everything, report = load_events(path, fmt, columns)
+    assert report.kept == 5 and report.dropped == {} and balanced(report)
+    assert report.events == {"product_view": 5}  # every row one interaction
+    assert everything.time[0] == 1_700_000_000.0 and everything.time[-1] == 1_700_086_460.0
+    assert everything.value.tolist() == [5.0, 2.0, 4.0, 3.0, 5.0]
+    assert report.columns["event"] is None and report.columns["weight"] == "rating"
+    assert report.roles_line().startswith("no event column: every row is one interaction")
+
+    liked, report = load_events(path, fmt, replace(columns, min_weight=4))
+    assert report.dropped == {"below_min_weight": 2} and report.kept == 3 and balanced(report)
+    assert report.examples["below_min_weight"] == "'2'" or shape == "parquet"
+    pairs = {(liked.users[u], liked.items[i]) for u, i in zip(liked.user, liked.item, strict=True)}
+    assert pairs == {("u1", "a"), ("u1", "c"), ("u2", "c")}
+    assert "rows under 4 dropped" in report.roles_line()
+
+
+def test_a_column_not_in_the_file_names_its_role(tmp_path: Path) -> None:
+    path, _ = write_ratings(tmp_path, "csv-iso")
+    # The ColumnMap default event column "event" is not in a ratings log.
+    with pytest.raises(LoadError, match=r"event column 'event' is not in ratings\.csv") as error:
+        load_events(path, "csv", ColumnMap(time="ts"))
+    assert error.value.role == "event" and "rating" in str(error.value)
+    with pytest.raises(LoadError, match="needs a weight column") as error:
+        load_events(path, "csv", ColumnMap(time="ts", event=None, min_weight=4))
+    parquet, _ = write_ratings(tmp_path, "parquet")
+    with pytest.raises(LoadError, match="weight column 'stars'") as error:
+        load_events(parquet, "parquet", ColumnMap(time="ts", event=None, weight="stars"))
+
+
+@pytest.mark.parametrize(
+    ("columns", "role", "words"),
+    [
+        ({"time_unit": "iso"}, "time_unit", "not 'iso' times"),
+        ({"time": "item"}, "time", "bad_time of column 'item' (e.g. 'a')"),
+        ({"weight": "user"}, "weight", "bad_weight of column 'user'"),
+        ({"weight": "rating", "min_weight": 6}, "min_weight", "below_min_weight"),
+    ],
+)
+def test_a_log_with_no_row_kept_says_which_column_and_why(
+    tmp_path: Path, columns: dict, role: str, words: str
+) -> None:
+    path, _ = write_ratings(tmp_path, "csv-epoch-s")
+    mapping = {"user": "user", "item": "item", "time": "ts", "event": None} | columns
+    with pytest.raises(LoadError, match=r"0 rows of ratings\.csv kept") as error:
+        load_events(path, "csv", mapping)
+    assert error.value.role == role and words in str(error.value)
+
+
+def test_unknown_event_names_are_listed_when_nothing_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,timestamp,event\nu,a,1700000000,rated\nu,b,1700000001,liked\n")
+    with pytest.raises(LoadError, match=r"unknown_event of column 'event' \(liked, rated\)"):
+        load_events(path, "csv")
+
+
+def test_times_outside_1900_to_2200_do_not_parse() -> None:
+    seconds = parse_times(np.array([b"1700000000", b"1700000000000"]), "s")
+    assert seconds[0] == 1.7e9 and np.isnan(seconds[1])  # milliseconds read as seconds
+    assert np.isnan(parse_times(np.array(["1700000000"]), "iso")).all()  # year 1700000000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RETAILROCKET.exists(), reason=f"{RETAILROCKET} is not there")
+def test_retailrocket_through_the_generic_csv_path_reads_as_its_own_loader() -> None:
+    own, own_report = load_events(RETAILROCKET)
+    columns = ColumnMap(user="visitorid", item="itemid", time="timestamp", event="event")
+    generic, report = load_events(RETAILROCKET, "csv", columns)
+    assert report.format == "csv" and report.kept == own_report.kept
+    assert report.dropped == own_report.dropped and report.events == own_report.events
+    for name in ("user", "item", "time", "event", "value", "users", "items"):
+        assert np.array_equal(getattr(own, name), getattr(generic, name)), name
+
+
+def test_column_flags_on_a_retailrocket_header_read_it_as_csv_and_on_jsonl_are_refused(
+    tmp_path: Path,
+) -> None:
+    path = write_rr(tmp_path / "events.csv", gz=False)
+    # The caller's own map: visitors as items, say; auto would otherwise take RR's.
+    columns = ColumnMap(user="itemid", item="visitorid", time="timestamp", event="event")
+    interactions, report = load_events(path, columns=columns)
+    assert report.format == "csv" and "297662" in set(interactions.users)
+    folder = tmp_path / "log"
+    folder.mkdir()
+    (folder / "events.jsonl").write_text("")
+    with pytest.raises(LoadError, match="column flags apply to CSV, TSV and Parquet only"):
+        load_events(folder, columns=ColumnMap(event=None))

@@ -65,6 +65,7 @@ def test_the_version_is_fit_on_the_whole_log(store, streamed):
 def test_the_version_says_what_it_did_not_do_and_ships_default_weights(streamed):
     manifest = streamed.artifact.manifest
     assert streamed.report is None and manifest["evaluation"] is None
+    assert manifest["evaluated"] is False
     assert manifest["metrics"] == {}
     assert manifest["streaming"]["not_done"] == ["evaluation", "blend tuning"]
     assert (

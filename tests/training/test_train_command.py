@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from loadtests.ratings_log import RatingsConfig, write_ratings_log
 from recsvc.scoring.artifact import ModelArtifact
 from recsvc.synth.generator import GenerateConfig, generate
 from training.commands import evaluate, train
+from training.loaders import ColumnMap, load_events
 
 CONTRACT_MODELS = {"served", "als", "bpr", "itemknn", "popular", "trending"}
 CONTRACT_KEYS = {"ndcg@10", "recall@20", "precision@10", "map@10", "coverage"}
@@ -180,3 +182,184 @@ def test_train_on_a_generic_csv_with_column_flags(tmp_path):
     assert "malformed 1" in result.stderr
     version = result.stdout.strip().splitlines()[-1]
     assert ModelArtifact.load(tmp_path / "m" / version).user_ids.size == 60
+
+
+# --- Any interaction log, the splits, the refusal, errors that help (issue 15) -----------
+
+
+@pytest.fixture(scope="module")
+def ratings(tmp_path_factory):
+    """A ratings-shaped log: user,item,rating,timestamp, users active in short bursts."""
+    path = tmp_path_factory.mktemp("ratings") / "ratings.csv"
+    return write_ratings_log(path, RatingsConfig(users=600, items=300, seed=3))
+
+
+RATINGS_FLAGS = ("--event-col", "", "--weight-col", "rating", "--min-weight", 4)
+SMALL_FIT = ("--factors", 8, "--no-sessions", "--compare", "popular")
+
+
+def fail(command, *args, env=None):
+    """Run a command that must fail as a user error: exit 2, no traceback, one error
+    line (the last; progress lines may precede it); returns that line."""
+    result = CliRunner(env=env).invoke(command, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, ValueError)
+    assert result.output.count("Error: ") == 1
+    return result.output.strip().splitlines()[-1]
+
+
+def manifest_of(result, models):
+    version = result.stdout.strip().splitlines()[-1]
+    return json.loads((models / version / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("flags", "method"),
+    [
+        (("--split", "leave-last", "--holdout", 2), "leave-last"),
+        (("--split", "user-fraction", "--test-fraction", 0.3), "user-fraction"),
+        (("--split", "user-kfold", "--folds", 3), "user-kfold"),
+    ],
+)
+def test_a_ratings_log_trains_under_each_per_user_split(ratings, tmp_path, flags, method):
+    models = tmp_path / "m"
+    args = ("--events", ratings, *RATINGS_FLAGS, "--models-dir", models, *SMALL_FIT, *flags)
+    result = run(train, *args)
+    # The load report says what the rows became.
+    assert "dropped: below_min_weight" in result.stderr
+    assert "no event column: every row is one interaction" in result.stderr
+    assert "test targets: every kept row" in result.stderr
+    manifest = manifest_of(result, models)
+    assert manifest["split"]["method"] == method and manifest["evaluated"] is True
+    assert manifest["load"]["target_events"] == "all"
+    assert manifest["load"]["columns"]["event"] is None
+    interval = manifest["intervals"]["als"]["ndcg@10"]
+    assert interval["low"] <= interval["value"] <= interval["high"]
+    users = manifest["evaluation"]["fold"]["users"]
+    assert interval["users"] == users > 100
+    if method == "user-kfold":
+        # Every user with two liked ratings is tested once, in one of the three folds.
+        log = load_events(
+            ratings, columns=ColumnMap(time="timestamp", event=None, weight="rating", min_weight=4)
+        )[0]
+        assert users == int(np.count_nonzero(np.bincount(log.user) >= 2))
+        assert manifest["evaluation"]["data"]["folds"] == 3
+    report = (models / manifest["version"] / "report" / "report.md").read_text()
+    assert "ndcg@10 95% CI" in report and f"Test users scored: {users:,}" in report
+    assert f"bootstrap interval of the mean over the {users:,} test users" in report
+
+
+def test_too_few_test_users_is_refused_with_the_split_that_would_work(ratings, tmp_path):
+    models = tmp_path / "m"
+    output = fail(train, "--events", ratings, *RATINGS_FLAGS, "--models-dir", models, *SMALL_FIT)
+    assert output.startswith("Error: --split: the time split")
+    assert "active only in the test period" in output and "--split leave-last" in output
+    assert not models.exists() or not any(models.iterdir())  # no version written
+
+
+def test_no_eval_writes_a_version_marked_unevaluated(ratings, tmp_path):
+    models = tmp_path / "m"
+    args = ("--events", ratings, *RATINGS_FLAGS, "--models-dir", models, *SMALL_FIT)
+    manifest = manifest_of(run(train, *args, "--no-eval"), models)
+    assert manifest["evaluated"] is False and manifest["metrics"] == {}
+    assert manifest["split"] is None and manifest["intervals"] == {}
+
+
+def test_view_targets_refused_until_named(tmp_path):
+    """An event column of views only: targets default to all of them, so it evaluates;
+    naming carts as targets is refused with the flag that counts views."""
+    rows = ["user,item,timestamp,event"]
+    for user in range(120):
+        for step in range(8):
+            item = (user % 4) * 10 + (user + step) % 10
+            rows.append(f"u{user},p{item},{1700000000 + user * 9000 + step * 60},view")
+    (tmp_path / "views.csv").write_text("\n".join(rows) + "\n")
+    base = ("--events", tmp_path / "views.csv", "--models-dir", tmp_path / "m", *SMALL_FIT)
+    manifest = manifest_of(run(train, *base, "--split", "leave-last"), tmp_path / "m")
+    assert manifest["load"]["target_events"] == "all" and manifest["evaluated"]
+    output = fail(train, *base, "--split", "leave-last", "--target-events", "cart")
+    assert "the log has no add_to_cart event; it has product_view 960" in output
+
+
+def test_train_honours_recsvc_models_dir(ratings, tmp_path):
+    models = tmp_path / "from-env"
+    args = ["--events", ratings, *RATINGS_FLAGS, *SMALL_FIT, "--no-eval"]
+    result = CliRunner(env={"RECSVC_MODELS_DIR": str(models)}).invoke(
+        train, [str(a) for a in args], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    version = result.stdout.strip().splitlines()[-1]
+    assert (models / version / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (("--time-col", "ts"), "Error: --time-col: time column 'ts' is not in ratings.csv"),
+        (
+            (),
+            "--event-col: event column 'event' is not in ratings.csv (columns: user, item, "
+            'rating, timestamp); name one of those or no event column (--event-col "" for none)',
+        ),
+        (("--event-col", "", "--time-unit", "ms"), None),
+        (
+            ("--event-col", "", "--time-unit", "iso"),
+            "--time-unit: 5 rows of ratings.csv kept: 19,996 of 20,001 dropped as bad_time",
+        ),
+        (("--event-col", "", "--weight-col", "user"), "--weight-col: 0 rows of ratings.csv kept"),
+        (("--event-col", "", "--min-weight", 4), "--min-weight"),
+        (("--event-col", "", "--target-events", "wishlist"), "unknown event types ['wishlist']"),
+        (("--event-col", "", "--identity", "stitched", "--format", "csv"), "JSONL logs only"),
+        (("--event-col", "", "--factors", 0), "--factors"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(ratings, tmp_path, flags, words):
+    output = fail(train, "--events", ratings, "--models-dir", tmp_path, *flags)
+    if words is None:
+        # Epoch seconds read as milliseconds are all in January 1970: a one-burst log.
+        assert "--split: the time split" in output
+    else:
+        assert words in output
+    assert output.startswith("Error: ")
+
+
+def test_an_unreadable_log_is_a_user_error_and_debug_shows_the_traceback(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"user,item\n\xff\xfe\x00garbage\n")
+    output = fail(train, "--events", path, "--models-dir", tmp_path / "m")
+    assert output.startswith("Error: --events: cannot read the log:")
+    result = CliRunner().invoke(train, ["--events", str(path), "--debug"])
+    assert result.exit_code == 1 and isinstance(result.exception.__cause__, UnicodeDecodeError)
+    fake = tmp_path / "log.parquet"
+    fake.write_text("user,item\n")
+    output = fail(train, "--events", fake, "--models-dir", tmp_path / "m")
+    assert output.startswith("Error: --events: cannot read the log:")
+
+
+def test_identity_stitched_trains_on_logged_in_users(store, tmp_path):
+    args = ("--events", store / "events", "--models-dir", tmp_path, "--factors", 8, "--no-eval")
+    visitors = ModelArtifact.load(tmp_path / run(train, *args, "--no-sessions").stdout.split()[-1])
+    stitched_result = run(train, *args, "--no-sessions", "--identity", "stitched")
+    stitched = ModelArtifact.load(tmp_path / stitched_result.stdout.split()[-1])
+    # Visitors who logged in become their user: fewer rows, some named by user id.
+    assert len(stitched.user_ids) < len(visitors.user_ids)
+    assert set(stitched.user_ids) - set(visitors.user_ids)
+
+
+def test_als_clearly_beats_popularity_on_a_ratings_log_under_a_per_user_split(tmp_path):
+    """What it took (training/README.md): liked ratings only (--min-weight 4), own items
+    excluded (a rating is never repeated), and ALS parameters for a small sparse log."""
+    path = write_ratings_log(tmp_path / "ratings.csv", RatingsConfig())
+    out = tmp_path / "eval"
+    run(
+        evaluate,
+        *("--events", path, *RATINGS_FLAGS, "--out", out, "--compare", "popular"),
+        *("--split", "leave-last", "--exclude-seen"),
+        *("--factors", 16, "--regularization", 0.1, "--alpha", 5, "--iterations", 20),
+    )
+    models = {
+        m["name"]: m["metrics"] for m in json.loads((out / "report.json").read_text())["models"]
+    }
+    als, popular = models["als"], models["popular"]
+    assert als["ndcg@10_low"] > popular["ndcg@10_high"]  # intervals apart
+    assert als["ndcg@10"] > 1.5 * popular["ndcg@10"]
