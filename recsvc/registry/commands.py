@@ -96,6 +96,8 @@ def models(models_dir: Path | None, last_decisions: int) -> None:
         metrics = manifest.get("metrics", {}).get(model, {})
         figures = "  ".join(f"{m} {metrics[m]:.4f}" for m in HEADLINE if m in metrics)
         state = "current" if version == current else "published" if version in published else ""
+        if not state and (manifest.get("gate") or {}).get("passed") is False:
+            state = "refused"  # by recsvc retrain's gate: kept for inspection, never published
         click.echo(f"{version:<40} {model:<5} {figures:<32} {state}")
     decisions = read_decisions(folder, last_decisions) if last_decisions else []
     if decisions:

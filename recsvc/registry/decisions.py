@@ -41,6 +41,12 @@ class Decision:
         """One line: when, what, which versions, the gate's figure."""
         gate = self.figures.get("gate") or {}
         figure = ""
+        if "candidate" in gate and "difference" not in gate:
+            low, high = gate["candidate_interval"]
+            figure = (
+                f"  {gate['metric']} {gate['candidate']:.4f} (95% CI {low:.4f} – {high:.4f},"
+                f" {gate['visitors']} visitors)"
+            )
         if "difference" in gate:
             low, high = gate["difference_interval"]
             figure = (

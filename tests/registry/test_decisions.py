@@ -36,4 +36,11 @@ def test_the_summary_names_the_versions_and_the_gate_figures():
     assert text.startswith("2026-03-02T00:00:00.000Z  refused   v2 vs v1")
     assert "ndcg@10 0.1276 vs 0.1844" in text and "95% CI -0.0847 – -0.0302" in text
     assert "118 visitors" in text
-    assert "v1 vs -" in Decision("t", "published", "first", "v1").summary()
+    alone = {
+        "metric": "ndcg@10",
+        "candidate": 0.4,
+        "candidate_interval": [0.35, 0.45],
+        "visitors": 90,
+    }
+    first = Decision("t", "published", "first", "v1", figures={"gate": alone}).summary()
+    assert "v1 vs -  ndcg@10 0.4000 (95% CI 0.3500 – 0.4500, 90 visitors)" in first

@@ -7,11 +7,7 @@ folding in a few items of one group must bring back that group.
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,49 +87,10 @@ def interactions_from(rows: list[tuple[str, str, float, str]]) -> Interactions:
     )
 
 
-@dataclass(frozen=True)
-class GateLogs:
-    """Exporter-format log folders of one generated store, for the retraining gate.
-
-    ``base``: all but the last ``fresh_days`` days; ``full``: every day; ``shuffled``:
-    every day, the item ids of the ``base`` days shuffled across their events (each
-    item as frequent as before, nobody's items their own), the fresh days intact.
-    """
-
-    base: Path
-    full: Path
-    shuffled: Path
-    fresh_days: int
-
-
 @pytest.fixture(scope="session")
-def gate_logs(tmp_path_factory: pytest.TempPathFactory) -> GateLogs:
-    from recsvc.synth.generator import GenerateConfig, generate
+def gate_logs(tmp_path_factory: pytest.TempPathFactory):
+    """Log folders of one generated store for the retraining gate: ``base``, ``full`` and
+    ``shuffled`` (:func:`training.gate_drill.write_gate_logs`)."""
+    from training.gate_drill import write_gate_logs
 
-    root = tmp_path_factory.mktemp("gate")
-    config = GenerateConfig(
-        visitors=3000, items=300, days=28, seed=5, out=root / "store", end_date=date(2026, 3, 1)
-    )
-    generate(config)
-    days = sorted((root / "store" / "events").iterdir())
-    fresh = 7
-    logs = {}
-    for name, count in (("base", len(days) - fresh), ("full", len(days)), ("shuffled", len(days))):
-        logs[name] = root / name
-        for day in days[:count]:
-            shutil.copytree(day, logs[name] / day.name)
-    _shuffle_items(sorted(logs["shuffled"].iterdir())[: len(days) - fresh], seed=1)
-    return GateLogs(fresh_days=fresh, **logs)
-
-
-def _shuffle_items(day_folders: list[Path], seed: int) -> None:
-    """Shuffle the item ids of every event of these days across those events."""
-    files = [f for folder in day_folders for f in sorted(folder.iterdir())]
-    records = [[json.loads(line) for line in f.read_text().splitlines()] for f in files]
-    items = [r["item_id"] for rs in records for r in rs if "item_id" in r]
-    shuffled = iter(np.random.default_rng(seed).permutation(items).tolist())
-    for path, rs in zip(files, records, strict=True):
-        for record in rs:
-            if "item_id" in record:
-                record["item_id"] = next(shuffled)
-        path.write_text("".join(json.dumps(r) + "\n" for r in rs))
+    return write_gate_logs(tmp_path_factory.mktemp("gate"))
