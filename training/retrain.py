@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,14 +113,17 @@ def retrain_once(
     return decision
 
 
-def _run(options: RetrainOptions, store: ModelStore, config: WeightConfig, started: str):
+def _run(
+    options: RetrainOptions, store: ModelStore, config: WeightConfig, started: str
+) -> Decision:
     current = _current_artifact(store, options.models_dir)
     current_name = current.version if current else None
     window = load_window(options.events, options.fmt, options.window_days)
     if len(window) == 0:
         return Decision(started, "skipped", "no events in the window", current=current_name)
-    not_before = version_data_end(current.manifest) if current else None
-    split = fresh_split(window, options.test_days, not_before)
+    split = fresh_split(
+        window, options.test_days, version_data_end(current.manifest) if current else None
+    )
     visitors = len(visitor_test(split, POSITIVES, options.train.exclude_seen))
     if visitors < options.min_test_visitors:
         reason = (
@@ -129,28 +132,45 @@ def _run(options: RetrainOptions, store: ModelStore, config: WeightConfig, start
         )
         return Decision(started, "skipped", reason, current=current_name)
     result = _train_candidate(window, split, config, options, current)
-    candidate = _candidate_contender(result, window, split, options.train)
-    figures = {"window": _window_figures(window, options.window_days)}
-    if current is None:
-        gate = _alone(candidate, split, options)
-        passed, reason = gate["visitors"] > 0, "no current version to compare with"
-    else:
-        comparison = _compare(Contender.from_artifact(current), candidate, split, options)
-        gate, passed, reason = _gate(comparison, options)
-        figures["comparison"] = comparison.to_dict()
-        figures["comparison_markdown"] = comparison.to_markdown()
-    figures["gate"] = gate
-    artifact = result.artifact
-    artifact.manifest["window"] = figures["window"]
-    artifact.manifest["gate"] = {**gate, "passed": passed, "reason": reason}
-    folder = artifact.save(options.models_dir)
-    if result.report is not None:
-        write_report(result.report, folder / "report")
+    figures, passed, reason = _judge(result, split, options, current)
+    figures["window"] = _window_figures(window, options.window_days)
+    artifact = _save(result, figures, passed, reason, options.models_dir)
     if passed:
         store.publish(artifact, make_current=True, progress=options.train.show_progress)
         store.prune(options.keep)
     outcome = "published" if passed else "refused"
     return Decision(started, outcome, reason, artifact.version, current_name, figures)
+
+
+def _judge(
+    result: TrainResult, split: Split, options: RetrainOptions, current: ModelArtifact | None
+) -> tuple[dict[str, Any], bool, str]:
+    """The gate's figures, whether the candidate passes, and why (module docstring)."""
+    candidate = _candidate_contender(result, split, options.train)
+    if current is None:
+        gate = _alone(candidate, split, options)
+        return {"gate": gate}, gate["visitors"] > 0, "no current version to compare with"
+    comparison = _compare(Contender.from_artifact(current), candidate, split, options)
+    gate, passed, reason = _gate(comparison, options)
+    figures = {
+        "gate": gate,
+        "comparison": comparison.to_dict(),
+        "comparison_markdown": comparison.to_markdown(),
+    }
+    return figures, passed, reason
+
+
+def _save(
+    result: TrainResult, figures: dict[str, Any], passed: bool, reason: str, models_dir: Path
+) -> ModelArtifact:
+    """The candidate in the registry, passed or not, its window and gate in its manifest."""
+    artifact = result.artifact
+    artifact.manifest["window"] = figures["window"]
+    artifact.manifest["gate"] = {**figures["gate"], "passed": passed, "reason": reason}
+    folder = artifact.save(models_dir)
+    if result.report is not None:
+        write_report(result.report, folder / "report")
+    return artifact
 
 
 def _current_artifact(store: ModelStore, models_dir: Path) -> ModelArtifact | None:
@@ -197,10 +217,12 @@ def _train_candidate(
 ) -> TrainResult:
     """:func:`training.pipeline.train` with the fresh split's cutoff as its test period."""
     last = window.time_range()[1]
-    train_options = options.train
-    # The pipeline cuts the last test_days; this lands on the fresh split's cutoff.
-    train_options.test_days = (last - split.cutoff) / SECONDS_PER_DAY
-    train_options.test_visitors = options.test_visitors
+    # The pipeline cuts the last test_days: these land on the fresh split's cutoff.
+    train_options = replace(
+        options.train,
+        test_days=(last - split.cutoff) / SECONDS_PER_DAY,
+        test_visitors=options.test_visitors,
+    )
     warm_from = _warm_factors(current, train_options) if options.warm else None
     log.info("candidate warm-started from %s", current.version if warm_from else "nothing")
     result = train(window, config, train_options, warm_from)
@@ -222,9 +244,7 @@ def _warm_factors(current: ModelArtifact | None, options: TrainOptions) -> Facto
     )
 
 
-def _candidate_contender(
-    result: TrainResult, window: Interactions, split: Split, options: TrainOptions
-) -> Contender:
+def _candidate_contender(result: TrainResult, split: Split, options: TrainOptions) -> Contender:
     """The candidate as it would serve, fit on the fresh split's train part: the
     evaluation's model, its session model and its tuned blend (as
     :func:`training.pipeline.evaluate_split` builds the served chain it reports)."""
