@@ -256,4 +256,10 @@ def retrain(
             click.echo(f"retrain failed, nothing published: {error}", err=True)
         if interval is None:
             return
-        time.sleep(max(0.0, interval - (time.monotonic() - began)))
+        wait(max(0.0, interval - (time.monotonic() - began)))
+
+
+def wait(seconds: float) -> None:
+    """Sleep until the next run of ``--every`` (its own name, so a test replaces this
+    wait alone, not every sleep of the process)."""
+    time.sleep(seconds)

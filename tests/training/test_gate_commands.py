@@ -89,12 +89,12 @@ def test_retrain_every_runs_again_on_its_schedule(gate_logs, env, monkeypatch):
 
     sleeps = []
 
-    def sleep(seconds):
+    def wait(seconds):
         sleeps.append(seconds)
-        if len(sleeps) == 2:
+        if len(sleeps) >= 2:
             raise Stop
 
-    monkeypatch.setattr(gate_commands.time, "sleep", sleep)
+    monkeypatch.setattr(gate_commands, "wait", wait)
     args = ("--events", gate_logs.full, "--min-test-visitors", 100_000, "--every", "1h")
     result = run(retrain, *args)
     assert isinstance(result.exception, Stop)
