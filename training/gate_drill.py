@@ -91,7 +91,13 @@ def shuffle_items(day_folders: list[Path], seed: int) -> None:
 )
 @click.option("--visitors", type=click.IntRange(min=100), default=3000, show_default=True)
 @click.option("--items", type=click.IntRange(min=10), default=300, show_default=True)
-def main(out: Path, visitors: int, items: int) -> None:
+@click.option(
+    "--warm-and-cold",
+    is_flag=True,
+    help="Then, with the first version made current again each time, retrain on the full "
+    "log warm and cold: how the two starts score against the same current version.",
+)
+def main(out: Path, visitors: int, items: int, warm_and_cold: bool) -> None:
     """Generate the logs, retrain on each, print the decisions."""
     shutil.rmtree(out, ignore_errors=True)
     logs = write_gate_logs(out, visitors, items)
@@ -99,21 +105,42 @@ def main(out: Path, visitors: int, items: int) -> None:
     client = connect(command_line_url(settings), settings)
     namespace = f"gate-drill-{uuid.uuid4().hex[:8]}"
     store = ModelStore(client, KeySpace(namespace))
+    runs = [(logs.base, True), (logs.shuffled, True), (logs.full, True)]
+    if warm_and_cold:
+        runs += [(logs.full, True), (logs.full, False)]
     try:
-        for events in (logs.base, logs.shuffled, logs.full):
+        first = None
+        for n, (events, warm) in enumerate(runs):
+            if n >= 3:  # the warm and cold runs: each against the first version
+                store.make_current(first)
             options = RetrainOptions(
                 events=events,
                 models_dir=out / "models",
                 test_days=logs.fresh_days,
+                warm=warm,
                 train=TrainOptions(show_progress=False),
             )
-            retrain_once(options, store, load_weights())
+            decision = retrain_once(options, store, load_weights())
+            first = first or decision.candidate
     finally:
         delete_namespace(client, namespace)
     for decision in read_decisions(out / "models"):
         click.echo(decision.summary())
+        manifest = out / "models" / str(decision.candidate) / "manifest.json"
+        if manifest.exists():
+            _echo_start(json.loads(manifest.read_text()))
         if "comparison_markdown" in decision.figures:
             click.echo("\n" + decision.figures["comparison_markdown"] + "\n")
+
+
+def _echo_start(manifest: dict) -> None:
+    """How the candidate started and what ALS alone and the served chain scored in its
+    own evaluation (the pipeline's report, on the same test visitors)."""
+    metrics = manifest.get("metrics", {})
+    figures = ", ".join(
+        f"{name} {metrics[name]['ndcg@10']:.4f}" for name in ("served", "als") if name in metrics
+    )
+    click.echo(f"  warm start from: {manifest.get('warm_start')}; own report NDCG@10: {figures}")
 
 
 if __name__ == "__main__":
