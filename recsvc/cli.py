@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "recsvc.demo:demo",
     "train": "training.commands:train",
     "evaluate": "training.commands:evaluate",
+    "compare": "training.gate_commands:compare",
+    "retrain": "training.gate_commands:retrain",
     "publish": "recsvc.registry.commands:publish",
     "rollback": "recsvc.registry.commands:rollback",
     "models": "recsvc.registry.commands:models",

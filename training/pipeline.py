@@ -156,6 +156,10 @@ class TrainResult:
     report: Report | None
     trials: list[dict[str, Any]]
     seconds: dict[str, float]
+    # The factor model evaluated on the train part and the blend tuned for it: what
+    # training.retrain serves to the gate's test visitors (None without an evaluation).
+    evaluated: Fitted | None = None
+    tuning: Tuning | None = None
 
 
 def make_model(name: str, params: dict[str, Any]) -> Scorer:
@@ -188,8 +192,15 @@ def comparison_scorers(options: TrainOptions, params: dict[str, Any]) -> dict[st
     return {name: factories[name]() for name in names}
 
 
-def train(interactions: Interactions, config: WeightConfig, options: TrainOptions) -> TrainResult:
-    """Tune, evaluate, fit on everything and build the artifact (module docstring)."""
+def train(
+    interactions: Interactions,
+    config: WeightConfig,
+    options: TrainOptions,
+    warm_from: Fitted | Factors | None = None,
+) -> TrainResult:
+    """Tune, evaluate, fit on everything and build the artifact (module docstring).
+    ``warm_from`` (factors that saw nothing of the test period, such as the current
+    version's) warm-starts the evaluation's factor model instead of step 2's."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     trials: list[dict[str, Any]] = []
@@ -199,7 +210,9 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
         seconds["search"] = time.perf_counter() - started
     report, evaluated, tuning = None, None, None
     if options.evaluates():
-        report, evaluated, tuning = tune_and_evaluate(interactions, config, options, params)
+        report, evaluated, tuning = tune_and_evaluate(
+            interactions, config, options, params, warm_from=warm_from
+        )
         seconds |= report.data.pop("seconds")
     mark = time.perf_counter()
     matrix = build_matrix(interactions, config)
@@ -232,7 +245,7 @@ def train(interactions: Interactions, config: WeightConfig, options: TrainOption
             sessions.result()
             seconds["sessions"] = time.perf_counter() - mark
     artifact.manifest["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-    return TrainResult(artifact, report, trials, seconds)
+    return TrainResult(artifact, report, trials, seconds, evaluated, tuning)
 
 
 def tune_and_evaluate(
@@ -241,12 +254,15 @@ def tune_and_evaluate(
     options: TrainOptions,
     params: dict[str, Any],
     baselines: Mapping[str, Scorer] | None = None,
+    warm_from: Fitted | Factors | None = None,
 ) -> tuple[Report, Fitted, Tuning | None]:
     """Steps 2 and 3 on the options' split (a global time split of the last
     ``test_days`` unless ``options.split`` names another): the report (its
     ``data["seconds"]`` the time of each step), the evaluated factor model and the
     tuning (None when the validation period had no visitor). ``baselines`` (unfitted)
-    replace :func:`comparison_scorers`' beside the factor model.
+    replace :func:`comparison_scorers`' beside the factor model; ``warm_from``, when
+    given, warm-starts the evaluated model instead of step 2's fit (a version that saw
+    nothing of the test period: the retrain gate's current one).
 
     A k-fold split evaluates every fold with the blend tuned once, on what no fold tests
     (:meth:`SplitSpec.before_test`), and pools the folds' test users into one report
@@ -271,7 +287,7 @@ def tune_and_evaluate(
     reports = []
     for split in splits:
         report, evaluated = evaluate_split(
-            split, config, options, params, serving, tuned_fit, baselines
+            split, config, options, params, serving, warm_from or tuned_fit, baselines
         )
         reports.append(report)
     report = pool_reports(reports)
@@ -289,11 +305,27 @@ class Fitted:
     matrix: InteractionMatrix
 
 
+@dataclass
+class Factors:
+    """Factor rows and their ids: what a warm start carries over (from a :class:`Fitted`
+    or from a version in the registry)."""
+
+    users: IdMap
+    user_factors: np.ndarray
+    items: IdMap
+    item_factors: np.ndarray
+
+    @classmethod
+    def of(cls, fitted: Fitted) -> Factors:
+        model = fitted.model
+        return cls(fitted.matrix.users, model.user_factors, fitted.matrix.items, model.item_factors)
+
+
 def fit_factor_model(
     options: TrainOptions,
     params: dict[str, Any],
     matrix: InteractionMatrix,
-    warm_from: Fitted | None = None,
+    warm_from: Fitted | Factors | None = None,
 ) -> Fitted:
     """The factor model fit on ``matrix``, warm-started from ``warm_from`` when given."""
     model = warm_model(options, params, warm_from, matrix)
@@ -361,7 +393,7 @@ def evaluate_split(
     options: TrainOptions,
     params: dict[str, Any],
     serving: ServingParams,
-    warm_from: Fitted | None = None,
+    warm_from: Fitted | Factors | None = None,
     baselines: Mapping[str, Scorer] | None = None,
 ) -> tuple[Report, Fitted]:
     """Step 3: the served chain and the baselines on the last ``test_days``; also returns
@@ -405,7 +437,7 @@ def evaluate_split(
 def warm_model(
     options: TrainOptions,
     params: dict[str, Any],
-    previous: Fitted | None,
+    previous: Fitted | Factors | None,
     matrix: InteractionMatrix,
 ) -> Scorer:
     """The factor model to fit on ``matrix``: for ALS after an earlier fit, warm-started
@@ -420,9 +452,9 @@ def warm_model(
     ):
         return model
     rng = np.random.default_rng(options.seed)
-    old = previous.model
-    users = _carry_rows(old.user_factors, previous.matrix.users, matrix.users, rng)
-    items = _carry_rows(old.item_factors, previous.matrix.items, matrix.items, rng)
+    old = Factors.of(previous) if isinstance(previous, Fitted) else previous
+    users = _carry_rows(old.user_factors, old.users, matrix.users, rng)
+    items = _carry_rows(old.item_factors, old.items, matrix.items, rng)
     model.iterations = max(3, round(model.iterations * options.warm_start_share))
     return model.warm_start(users, items)
 

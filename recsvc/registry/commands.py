@@ -8,6 +8,7 @@ import click
 
 from recsvc.keys import KeySpace
 from recsvc.redis_client import UNAVAILABLE_ERRORS, command_line_url, connect
+from recsvc.registry.decisions import read_decisions
 from recsvc.scoring.artifact import ModelArtifact, local_versions
 from recsvc.settings import Settings
 from recsvc.store.models import ModelStore
@@ -68,7 +69,15 @@ def rollback() -> None:
 
 @click.command()
 @_models_dir_option
-def models(models_dir: Path | None) -> None:
+@click.option(
+    "--decisions",
+    "last_decisions",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="The retraining gate's latest decisions listed after the versions (0: none).",
+)
+def models(models_dir: Path | None, last_decisions: int) -> None:
     """List local versions with headline metrics, and which are published or current."""
     settings = Settings.from_env()
     published, current = set(), None
@@ -77,7 +86,8 @@ def models(models_dir: Path | None) -> None:
         published, current = set(store.published()), store.current_version()
     except (click.ClickException, *UNAVAILABLE_ERRORS):
         click.echo("(Redis not reachable: publication status unknown)", err=True)
-    rows = local_versions(models_dir or settings.models_dir)
+    folder = models_dir or settings.models_dir
+    rows = local_versions(folder)
     if not rows:
         click.echo("no local model versions")
     for manifest in rows:
@@ -86,4 +96,11 @@ def models(models_dir: Path | None) -> None:
         metrics = manifest.get("metrics", {}).get(model, {})
         figures = "  ".join(f"{m} {metrics[m]:.4f}" for m in HEADLINE if m in metrics)
         state = "current" if version == current else "published" if version in published else ""
+        if not state and (manifest.get("gate") or {}).get("passed") is False:
+            state = "refused"  # by recsvc retrain's gate: kept for inspection, never published
         click.echo(f"{version:<40} {model:<5} {figures:<32} {state}")
+    decisions = read_decisions(folder, last_decisions) if last_decisions else []
+    if decisions:
+        click.echo("\ndecisions of recsvc retrain (oldest first):")
+        for decision in decisions:
+            click.echo(decision.summary())

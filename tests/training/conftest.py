@@ -85,3 +85,12 @@ def interactions_from(rows: list[tuple[str, str, float, str]]) -> Interactions:
         users=users,
         items=items,
     )
+
+
+@pytest.fixture(scope="session")
+def gate_logs(tmp_path_factory: pytest.TempPathFactory):
+    """Log folders of one generated store for the retraining gate: ``base``, ``full`` and
+    ``shuffled`` (:func:`training.gate_drill.write_gate_logs`)."""
+    from training.gate_drill import write_gate_logs
+
+    return write_gate_logs(tmp_path_factory.mktemp("gate"))
