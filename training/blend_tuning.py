@@ -85,13 +85,31 @@ class _Stacked:
         """NDCG@10 of each visitor under ``params``."""
         scores = np.einsum("w,uwm->um", part_weights(params), self.values)
         scores[~self.valid] = -np.inf
-        # Candidates are in ascending row order: a stable sort breaks ties by row, as the
-        # strategy does.
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :CUTOFF]
+        # Candidates are in ascending row order: ties go to the lower position, as the
+        # strategy breaks them by row.
+        top = top_per_row(scores, CUTOFF)
         hits = np.take_along_axis(self.hit & self.valid, top, axis=1)
         discounts = 1.0 / np.log2(np.arange(2, CUTOFF + 2))
         ideal = np.concatenate(([1.0], np.cumsum(discounts)))[np.minimum(relevant, CUTOFF)]
         return (hits * discounts[: hits.shape[1]]).sum(axis=1) / ideal
+
+
+def top_per_row(scores: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ``k`` largest positions, largest first, equal scores by position:
+    ``np.argsort(-scores, axis=1, kind="stable")[:, :k]`` without sorting whole rows (the
+    ascent asks this of every validation visitor's candidates a few hundred times)."""
+    u, m = scores.shape
+    if m <= k:
+        return np.argsort(-scores, axis=1, kind="stable")
+    cut = np.partition(scores, m - k, axis=1)[:, m - k : m - k + 1]
+    above = scores > cut
+    tied = scores == cut
+    room = k - above.sum(axis=1, keepdims=True)
+    keep = above | (tied & (np.cumsum(tied, axis=1) <= room))  # exactly k a row
+    _, cols = np.nonzero(keep)  # row-major: each row's positions ascending
+    picked = cols.reshape(u, k)
+    order = np.lexsort((picked, -np.take_along_axis(scores, picked, axis=1)), axis=1)
+    return np.take_along_axis(picked, order, axis=1)
 
 
 def tune_blend(
@@ -167,12 +185,17 @@ def _ascend(
     """Coordinate ascent over :data:`WEIGHTS`, ``ROUNDS`` times round."""
     score = stacked.ndcg(params, relevant)
     for _ in range(ROUNDS):
+        moved = False
         for name, grid in WEIGHTS.items():
             for value in grid:
+                if value == getattr(params, name):
+                    continue  # the score in hand
                 candidate = replace(params, **{name: value})
                 if not any(getattr(candidate, w) for w in ("long_term", "session", "recent")):
                     continue  # a blend of nothing but flags ranks nothing
                 found = stacked.ndcg(candidate, relevant)
                 if found > score:
-                    params, score = candidate, found
+                    params, score, moved = candidate, found, True
+        if not moved:
+            break  # a round that changed nothing: the next would change nothing either
     return params, score

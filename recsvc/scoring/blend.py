@@ -36,6 +36,7 @@ import numpy as np
 
 from recsvc.scoring.session_model import SessionScores, explain_session, score_session
 from recsvc.scoring.state import Evidence, VisitorState
+from recsvc.scoring.topk import top_indices
 
 if TYPE_CHECKING:  # the model holds its BlendParams
     from recsvc.scoring.model import ScoringModel
@@ -116,7 +117,7 @@ def blend_parts(
     scored = _session_scores(model, state, params)
     if scored is not None:
         allowed = mask[scored.rows]
-        best = np.argsort(-scored.values[allowed], kind="stable")[: params.candidates]
+        best = top_indices(scored.values[allowed], params.candidates)
         sources.append(scored.rows[allowed][best])
     rows = np.unique(np.concatenate([long_rows.astype(np.int64), *sources]))
     rows = rows[mask[rows]]

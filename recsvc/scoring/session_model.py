@@ -51,6 +51,7 @@ import scipy.sparse as sp
 
 from recsvc.scoring.foldin import FoldIn
 from recsvc.scoring.sparse import row_entries
+from recsvc.scoring.topk import top_indices
 
 # The session cut of the published protocol (Hidasi & Czapp 2023): an hour of inactivity.
 SESSION_GAP_SECONDS = 3600.0
@@ -514,7 +515,9 @@ def _session_knn(model: SessionModel, session: _Session, params: SessionKNNParam
     if params.idf_power:
         weights = weights * model.item_idf[rows] ** np.float32(params.idf_power)
     sessions, similarity = _summed(_gather(model.item_sessions, rows, weights))
-    best = _most_similar(sessions, similarity, params.neighbours)
+    # The most similar first, equal similarity to the lower session row (``sessions``
+    # ascending), as ``keep_top_per_row`` keeps them.
+    best = top_indices(similarity, params.neighbours)
     sessions, similarity = sessions[best], similarity[best]
     if params.position_decay:
         cols, values = _positional(model, session.items, sessions, similarity, params)
@@ -523,20 +526,6 @@ def _session_knn(model: SessionModel, session: _Session, params: SessionKNNParam
     if params.idf_boost:
         values = values * (1.0 + np.float32(params.idf_boost) * model.item_idf[cols])
     return cols, values
-
-
-def _most_similar(sessions: np.ndarray, similarity: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` most similar neighbours (``sessions`` ascending), equal
-    similarity to the lower session row (as ``keep_top_per_row`` keeps them), most
-    similar first. A partition finds the cut; only what survives it is sorted."""
-    if len(similarity) > k:
-        cut = np.partition(similarity, len(similarity) - k)[len(similarity) - k]
-        above = np.flatnonzero(similarity > cut)
-        tied = np.flatnonzero(similarity == cut)[: k - len(above)]  # lowest rows first
-        kept = np.concatenate([above, tied])
-    else:
-        kept = np.arange(len(similarity))
-    return kept[np.lexsort((sessions[kept], -similarity[kept]))]
 
 
 def _positional(

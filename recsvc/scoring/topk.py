@@ -5,7 +5,10 @@
 - :func:`top_k_shared`: the same for rows that all share one score vector (popular and
   trending), ranked once;
 - :func:`select_top`: the ``k`` best of one score vector, optionally over a subset of rows
-  (the item index and every per-request strategy).
+  (the item index and every per-request strategy);
+- :func:`top_indices`: the positions of the ``k`` largest values, exactly as a stable
+  descending sort's first ``k`` (the blend's session candidates, session-kNN's
+  neighbours), without sorting them all.
 
 Equal scores are listed by item row everywhere, so every caller ranks ties alike.
 """
@@ -55,6 +58,22 @@ def select_top(
     if not finite.all():
         picked, item_rows = picked[finite], item_rows[finite]
     return item_rows.astype(np.int32, copy=False), picked.astype(np.float32, copy=False)
+
+
+def top_indices(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest ``values``, largest first, equal values by position:
+    ``np.argsort(-values, kind="stable")[:k]``, found by a partition and a sort of what
+    survives it (a stable sort of 20,000 session scores per request cost 0.3 ms)."""
+    n = len(values)
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    if k >= n:
+        return np.argsort(-values, kind="stable")
+    cut = np.partition(values, n - k)[n - k]
+    above = np.flatnonzero(values > cut)
+    tied = np.flatnonzero(values == cut)[: k - len(above)]  # the lowest positions first
+    kept = np.concatenate([above, tied])
+    return kept[np.lexsort((kept, -values[kept]))]
 
 
 def top_k(

@@ -212,16 +212,3 @@ def test_recency_weights_favour_the_newest_item() -> None:
     scores = dense_scores(model, [3, 1, 3, 2])
     total = 1 + 0.625 + 0.25
     assert scores.tolist() == pytest.approx([0.0, 0.25 / total, -np.inf, 0.625 / total])
-
-
-def test_the_most_similar_neighbours_are_the_full_sort_s_head_ties_to_lower_rows():
-    from recsvc.scoring.session_model import _most_similar
-
-    rng = np.random.default_rng(6)
-    for _ in range(200):
-        m = int(rng.integers(1, 60))
-        sessions = np.sort(rng.choice(1000, m, replace=False))
-        similarity = rng.integers(0, 5, m).astype(np.float32)  # many ties
-        k = int(rng.integers(1, 70))
-        expected = np.lexsort((sessions, -similarity))[:k]
-        assert _most_similar(sessions, similarity, k).tolist() == expected.tolist()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsvc.scoring.topk import select_top, top_k, top_k_shared
+from recsvc.scoring.topk import select_top, top_indices, top_k, top_k_shared
 
 
 def rows_matrix(rows: list, n_items: int) -> sp.csr_matrix:
@@ -58,3 +58,15 @@ def test_select_top_orders_ties_by_row_and_drops_minus_inf():
     rows, values = select_top(scores, np.array([9, 5, 4, 8, 1]), 10)
     assert rows.tolist() == [4, 5, 1, 9]
     assert values.tolist() == [3.0, 3.0, 2.0, 1.0]
+
+
+def test_top_indices_are_the_stable_descending_sort_s_head():
+    """Session-kNN's neighbours and the blend's session candidates: equal values to the
+    lower position, as ``argsort(-values, kind="stable")`` lists them."""
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        m = int(rng.integers(0, 60))
+        values = rng.integers(0, 5, m).astype(np.float32)  # many ties
+        k = int(rng.integers(0, 70))
+        expected = np.argsort(-values, kind="stable")[:k]
+        assert top_indices(values, k).tolist() == expected.tolist()

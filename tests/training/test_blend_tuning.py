@@ -50,3 +50,17 @@ def test_another_shape_wins_only_beyond_one_standard_error():
     assert kept is start
     chosen, values = _one_standard_error([(start, base), (other, clear)], start)
     assert chosen is other and values is clear
+
+
+def test_top_per_row_is_the_stable_descending_sort_s_head():
+    """The ascent's ranking rule: equal scores to the lower position (the lower row), as
+    the strategy ranks them; -inf (padding) last."""
+    from training.blend_tuning import top_per_row
+
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        u, m, k = int(rng.integers(1, 8)), int(rng.integers(1, 40)), int(rng.integers(1, 12))
+        scores = rng.integers(0, 4, (u, m)).astype(np.float64)  # many ties
+        scores[rng.random((u, m)) < 0.2] = -np.inf
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        assert top_per_row(scores, k).tolist() == expected.tolist()
