@@ -58,6 +58,7 @@ RATE = 200  # samples a second for the breakdown
 ENDPOINTS = (
     "noop",
     "known",
+    "known_active",
     "session",
     "popular",
     "similar",
@@ -147,7 +148,9 @@ def store(service: Service, client, keys: KeySpace, args) -> dict[str, phases.Ph
     service.send_events(bench_marketing.visitor_events(carted, args.items, stamp))
     carts = [v for v in carted if bench_marketing.has_cart(client, keys, v)]
     bench_serving.wait_for_version(service, artifact.version)
-    measured = {p.name: p for p in bench_serving.read_phases(artifact, anonymous, args.users)}
+    active = bench_serving.seed_known_visitors(service, args.visitors, artifact, args.users)
+    read = bench_serving.read_phases(artifact, anonymous, args.users, active)
+    measured = {p.name: p for p in read}
     marketing, _claims = bench_marketing.marketing_phases(known, anonymous, carts)
     measured.update({p.name: p for p in marketing if p.name != "claim"})
     ingest = bench_ingest.batch_requests(100, 1_000_000, same_visitors=False)
