@@ -222,8 +222,9 @@ def _stop(server: subprocess.Popen | None, embedded: EmbeddedRedis | None) -> No
 def _curl_lines(base: str, store: Path, secret: str) -> str:
     """Ready commands: a sample visitor who left a cart, and a new visitor who views three
     items of one category (the session strategy brings that category back). Storefront
-    calls carry the public key; the profile read the visitor's identity token, as the
-    store's backend would put it in the page; the funnel the analyst key."""
+    calls carry the public key; reads about the sample visitor (recommendations, profile,
+    nudges) also the visitor's identity token, as the store's backend would put it in the
+    page; the funnel the analyst key."""
     carts: dict[str, int] = {}
     users: dict[str, str] = {}
     for record in iter_records(store / "events"):
@@ -253,7 +254,8 @@ def _curl_lines(base: str, store: Path, secret: str) -> str:
             "",
             "Try (keys: public demo-public, analyst demo-analyst, server demo-server, admin "
             "demo-admin):",
-            f"  curl -s {key} {base}/v1/visitors/{visitor}/recommendations {pretty}",
+            f"  curl -s {key} {proof} \\\n      {base}/v1/visitors/{visitor}/recommendations "
+            f"{pretty}   # theirs: the token proves the visitor",
             f"  curl -s {key} {proof} \\\n      {base}/v1/visitors/{visitor}/profile {pretty}"
             "   # the browser's view: its token",
             f"  curl -s {analyst} {base}/v1/visitors/{visitor}/profile {pretty}   # the full one",
@@ -264,7 +266,8 @@ def _curl_lines(base: str, store: Path, secret: str) -> str:
             f"  curl -s {key} -X POST {base}/v1/recommendations/cart {json_body}"
             f" -d '{cart}' {pretty}",
             f"  curl -s {key} '{base}/v1/visitors/{visitor}/banners?placement=home' {pretty}",
-            f"  curl -s {key} {base}/v1/visitors/{visitor}/nudges {pretty}   # the cart they left",
+            f"  curl -s {key} {proof} \\\n      {base}/v1/visitors/{visitor}/nudges {pretty}"
+            "   # the cart they left",
             f"  curl -s {analyst} '{base}/v1/analytics/funnel' {pretty}",
             f"  open {base}/docs  (the API, from its OpenAPI document)",
             "",
