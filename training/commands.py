@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import click
 
+from recsvc.registry.commands import models_dir_option
 from recsvc.settings import Settings
 from training.columns import LoadError
 from training.evaluate import write_report
@@ -423,12 +424,7 @@ def data_options(function: Callable) -> Callable:
 @click.command()
 @user_errors
 @data_options
-@click.option(
-    "--models-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Local registry [default: RECSVC_MODELS_DIR or ./models]",
-)
+@models_dir_option
 @click.option(
     "--eval/--no-eval",
     "run_evaluation",

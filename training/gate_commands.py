@@ -13,6 +13,7 @@ import click
 
 from recsvc.keys import KeySpace
 from recsvc.redis_client import UNAVAILABLE_ERRORS, command_line_url, connect
+from recsvc.registry.commands import models_dir_option
 from recsvc.scoring.artifact import ModelArtifact
 from recsvc.settings import Settings
 from recsvc.store.models import ModelStore
@@ -58,12 +59,7 @@ def _load_version(models_dir: Path, version: str, hint: str) -> ModelArtifact:
     show_default=True,
     help="The log's last days are the test (from later on if a version saw them).",
 )
-@click.option(
-    "--models-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Local registry [default: RECSVC_MODELS_DIR or ./models]",
-)
+@models_dir_option
 @click.option(
     "--exclude-seen/--include-seen",
     default=False,
@@ -151,12 +147,7 @@ def _model_store(settings: Settings) -> ModelStore:
     required=True,
     help="The exporter's log folder (recsvc export-events --out).",
 )
-@click.option(
-    "--models-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Local registry [default: RECSVC_MODELS_DIR or ./models]",
-)
+@models_dir_option
 @click.option(
     "--window-days",
     type=click.FloatRange(min=0, min_open=True),

@@ -24,7 +24,9 @@ def _store(settings: Settings) -> ModelStore:
     return ModelStore(connect(url, settings, socket_timeout=30), KeySpace(settings.namespace))
 
 
-def _models_dir_option(function):
+def models_dir_option(function):
+    """``--models-dir``: the local registry, else ``RECSVC_MODELS_DIR``, else ./models
+    (every command that reads or writes versions takes it alike)."""
     return click.option(
         "--models-dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -35,7 +37,7 @@ def _models_dir_option(function):
 
 @click.command()
 @click.argument("version")
-@_models_dir_option
+@models_dir_option
 @click.option("--no-current", is_flag=True, help="Publish without making it current.")
 @click.option(
     "--keep",
@@ -68,7 +70,7 @@ def rollback() -> None:
 
 
 @click.command()
-@_models_dir_option
+@models_dir_option
 @click.option(
     "--decisions",
     "last_decisions",
