@@ -223,13 +223,8 @@ def main() -> None:
         keys = KeySpace(service.namespace)
         check = StreamCheck(client, keys, args.batch_size, args.connections)
         measured = [
-            phases.Phase(
-                "ingest",
-                batch_requests(args.batch_size, args.visitors, same_visitors=False),
-                marker='"accepted"',
-                allowed=frozenset({202}),
-                check=check,
-                capture=check.capture,
+            accepted_phase(
+                "ingest", batch_requests(args.batch_size, args.visitors, same_visitors=False), check
             ),
             phases.Phase(
                 "contention",
@@ -287,24 +282,32 @@ def user_phases(args: argparse.Namespace, secret: str, check: StreamCheck) -> li
     """The same user batches with the admin key (no token checks) and with the public key
     and a token per request."""
     return [
-        phases.Phase(
-            "users_server",
-            user_batch_requests(args.batch_size, args.visitors, None),
-            marker='"accepted"',
-            allowed=frozenset({202}),
-            check=check,
-            capture=check.capture,
+        accepted_phase(
+            "users_server", user_batch_requests(args.batch_size, args.visitors, None), check
         ),
-        phases.Phase(
+        accepted_phase(
             "users_public",
             user_batch_requests(args.batch_size, args.visitors, secret),
-            marker='"accepted"',
-            allowed=frozenset({202}),
-            check=check,
-            capture=check.capture,
+            check,
             headers={"X-API-Key": KEYS["public"]},
         ),
     ]
+
+
+def accepted_phase(
+    name: str, requests: list, check: StreamCheck, headers: dict[str, str] | None = None
+) -> phases.Phase:
+    """A phase whose every batch must be accepted (202) and land in the stream."""
+    extra = {"headers": headers} if headers else {}
+    return phases.Phase(
+        name,
+        requests,
+        marker='"accepted"',
+        allowed=frozenset({202}),
+        check=check,
+        capture=check.capture,
+        **extra,
+    )
 
 
 def token_cost(report: dict) -> dict[str, float]:

@@ -14,7 +14,13 @@ from recsvc.api.json_response import json_response
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
 from recsvc.core.nudge_report import nudge_report
-from recsvc.schemas.common import RATE_LIMITED, REDIS_UNAVAILABLE, ApiErrorSchema
+from recsvc.schemas.common import (
+    IDENTITY_MISMATCH,
+    IDENTITY_REQUIRED,
+    RATE_LIMITED,
+    REDIS_UNAVAILABLE,
+    ApiErrorSchema,
+)
 from recsvc.schemas.nudges import (
     ClaimedNudgesSchema,
     ClaimRequestSchema,
@@ -32,14 +38,8 @@ blp = Blueprint("nudges", __name__, url_prefix="/v1", description="Abandoned-car
 
 @blp.route("/visitors/<path:visitor_id>/nudges", parameters=[VISITOR_ID_PARAMETER])
 @blp.response(200, VisitorNudgesSchema)
-@blp.alt_response(
-    401,
-    schema=ApiErrorSchema,
-    description="No valid API key; or, with a public key, no valid identity token.",
-)
-@blp.alt_response(
-    403, schema=ApiErrorSchema, description="Public key: the token proves another visitor."
-)
+@blp.alt_response(401, **IDENTITY_REQUIRED)
+@blp.alt_response(403, **IDENTITY_MISMATCH)
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
 @blp.alt_response(429, **RATE_LIMITED)
 def get_visitor_nudges(visitor_id: str) -> Response:

@@ -9,6 +9,8 @@ from recsvc.core.events import ID_PATTERN
 from recsvc.core.profile import browser_profile, show_profile
 from recsvc.schemas.common import (
     ID_RULE,
+    IDENTITY_MISMATCH,
+    IDENTITY_REQUIRED,
     RATE_LIMITED,
     REDIS_UNAVAILABLE,
     ApiErrorSchema,
@@ -46,14 +48,8 @@ VISITOR_ID_PARAMETER = {
 
 @blp.route("/<path:visitor_id>/profile", parameters=[VISITOR_ID_PARAMETER])
 @blp.response(200, ProfileSchema)
-@blp.alt_response(
-    401,
-    schema=ApiErrorSchema,
-    description="No valid API key; or, with a public key, no valid identity token.",
-)
-@blp.alt_response(
-    403, schema=ApiErrorSchema, description="Public key: the token proves another visitor."
-)
+@blp.alt_response(401, **IDENTITY_REQUIRED)
+@blp.alt_response(403, **IDENTITY_MISMATCH)
 @blp.alt_response(404, schema=ApiErrorSchema, description="Visitor never seen.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="Invalid visitor id.")
 @blp.alt_response(503, **REDIS_UNAVAILABLE)

@@ -103,6 +103,16 @@ RATE_LIMITED = {
     "limit for reads.",
     "headers": RETRY_AFTER_HEADER,
 }
+# The path visitor's identity token, on reads that reveal a visitor's data (profile,
+# nudges): ``alt_response(401, **IDENTITY_REQUIRED)``, ``alt_response(403, **IDENTITY_MISMATCH)``.
+IDENTITY_REQUIRED = {
+    "schema": ApiErrorSchema,
+    "description": "No valid API key; or, with a public key, no valid identity token.",
+}
+IDENTITY_MISMATCH = {
+    "schema": ApiErrorSchema,
+    "description": "Public key: the token proves another visitor.",
+}
 REDIS_UNAVAILABLE = {
     "schema": ApiErrorSchema,
     "description": "Redis unreachable.",
