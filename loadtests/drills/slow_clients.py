@@ -2,7 +2,7 @@
 
     python -m loadtests.drills.slow_clients [--phase 10] [--slow 64] [--bodies 8]
 
-Starts its own Redis and the service on it (gthread workers, the default), and nginx in
+Starts its own Redis and the service on it (sync workers, the default), and nginx in
 front of it with ``loadtests/drills/nginx.conf`` (the documented deployment). Normal
 storefront traffic (recommendations and similar items, 5 s client timeout, ``--rate``
 requests a second at most) runs for ``--phase`` seconds in each of six phases: through

@@ -33,18 +33,20 @@ _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 wsgi_app = "recsvc.web.app:create_app()"
 bind = os.environ.get("RECSVC_BIND", "127.0.0.1:8000")
-# One worker per core, four threads each (gunicorn's gthread worker): a thread's waits on
-# Redis, on sending the answer and on the client's socket leave the core to the worker's
-# other threads, and connections stay open between requests (keep-alive). The sync worker
-# (RECSVC_THREADS=1) handles one connection per request and then waits, idle, for the
-# client to close it (gunicorn's graceful close); on the 2-core machine, measured side by
-# side with wrk (python -m loadtests.bench_variants --variants 2x1,2x4,2x8,4x4), 2x4
-# answered 1.2-1.7x the requests a second of 2 sync workers on every endpoint at the same
-# CPU per request, and 4 sync workers no more than 2 (loadtests/README.md has the figures).
+# One sync worker per core: each worker serves one request at a time, the cores are the
+# parallelism, and every request is a new connection that the kernel hands to whichever
+# worker is free. Measured side by side with wrk on 2 cores, quiet machine (python -m
+# loadtests.bench_variants --variants 2x1,2x4 --runs 3; loadtests/README.md): gthread with
+# 4 threads answered 1.00-1.11x the sync workers' requests a second at 1.02-1.09x their
+# CPU per request, with 1.8-2.8x their p99; and in 4 of 15 phases it collapsed to
+# 0.38-0.43x: its kept-alive connections had all landed on one worker while the other
+# idled (the service used 1.1 of 2 cores). A slow client holds a sync worker for as long
+# as it is slow, so sync workers must not face clients: the deployment puts nginx in
+# front, which reads each request whole and buffers each answer (loadtests/drills/
+# nginx.conf, exercised by the slow_clients drill). RECSVC_THREADS > 1 selects the
+# gthread worker; RECSVC_WORKERS sets the count.
 workers = int(os.environ.get("RECSVC_WORKERS", os.cpu_count() or 1))
-# Threads > 1 selects the gthread worker. More threads add GIL hand-offs for CPU-bound
-# scoring (2x8 did not beat 2x4); fewer leave Redis waits idle.
-threads = int(os.environ.get("RECSVC_THREADS", 4))
+threads = int(os.environ.get("RECSVC_THREADS", 1))
 # Load the app once in the master and fork: faster start, shared read-only memory.
 preload_app = True
 # Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them from
