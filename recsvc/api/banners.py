@@ -6,11 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response
+from flask import Response, jsonify
 from marshmallow import RAISE
 
 from recsvc.api.blueprint import Blueprint
-from recsvc.api.json_response import json_response
 from recsvc.api.quick_parser import QuickParser, quick_query
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import format_timestamp
@@ -191,4 +190,4 @@ def get_visitor_banners(visitor_id: str, n: int = 1, placement: str | None = Non
         checked_visitor_id(visitor_id), placement, n, disclosure
     )
     # Built to VisitorBannersSchema's shape already: no marshmallow dump (every page asks).
-    return json_response(answer)
+    return jsonify(answer)

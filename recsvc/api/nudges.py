@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, jsonify
 from marshmallow import RAISE
 
 from recsvc.api.analytics import day_range
 from recsvc.api.blueprint import Blueprint
-from recsvc.api.json_response import json_response
 from recsvc.api.visitors import VISITOR_ID_PARAMETER, checked_visitor_id
 from recsvc.core.events import NUDGE_CHANNELS
 from recsvc.core.nudge_report import nudge_report
@@ -72,7 +71,7 @@ def get_visitor_nudges(visitor_id: str) -> Response:
         disclosure,
     )
     # Already the documented shape: returned without marshmallow's dump (every page asks).
-    return json_response(answer)
+    return jsonify(answer)
 
 
 @blp.route("/nudges/claim", methods=["POST"])

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
 # Nesting no request of this API needs: an event batch is 4 deep, a banner 4.
@@ -76,10 +77,30 @@ def nesting_depth(value: Any, limit: int) -> int:
 class StrictJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider with ``parse_json`` for reading (``request.get_json``):
     a refused body raises ``InvalidJson``, a ``ValueError``, which Flask answers as a
-    400 (``recsvc.web.errors`` gives it the error shape). Writing is Flask's."""
+    400 (``recsvc.web.errors`` gives it the error shape).
+
+    Writing (``jsonify``, every answer) is orjson's: the standard library's encoder took
+    30-60 us of a recommendation answer (ten items with evidence and tiles) where orjson
+    takes a few. The bytes are equivalent JSON: compact, UTF-8 (characters outside ASCII
+    written as such rather than ``\\u`` escaped), no trailing newline; what orjson does
+    not know (a ``Decimal``, a ``set``) goes through Flask's own conversions, and what it
+    cannot write (an integer beyond 64 bits) through the standard library."""
 
     sort_keys = False
     max_depth = DEFAULT_MAX_DEPTH
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return parse_json(s, self.max_depth)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return self._encode(obj).decode()
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(self._encode(obj), mimetype=self.mimetype)
+
+    def _encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # an integer beyond 64 bits, which orjson does not write
+            return super().dumps(obj, separators=(",", ":")).encode()
