@@ -93,9 +93,10 @@ class Settings:
     # Seconds between a worker's checks of the current-model pointer and catalog version:
     # a new version is served within about this long.
     model_poll_seconds: float = 0.5
-    # Session-strategy answers each worker keeps per model version (0: none): anonymous
-    # visitors repeat each other's sessions (recsvc.scoring.answer_cache). An entry is
-    # about 3 KB; 10,000 answered a quarter of RetailRocket's session questions.
+    # Session-strategy answers and the blend's session scores each worker keeps per model
+    # version (0: none): visitors repeat each other's sessions (recsvc.scoring.
+    # answer_cache). An entry is 3-8 KB; 10,000 answered a quarter of RetailRocket's
+    # session questions.
     session_answer_cache: int = 10_000
     # Recommendation reads give up on Redis after this long and answer from memory.
     serving_redis_timeout: float = 0.1

@@ -10,21 +10,30 @@ loadtests.session_repeats``), 28% of the session questions repeat one among the 
 costs about 1.1 ms of CPU a request; a hit 0.03 ms, a miss 0.08 ms more than no cache
 (the filters' digest).
 
+The known-visitor blend keeps its session part here too: the session model's scores of
+a current session (:class:`~recsvc.scoring.session_model.SessionScores`) depend on its
+items only, so visitors who share a session, or a page that asks twice, score it once
+(0.5 ms of the blend's 1.7 ms at 100k items).
+
 The cache belongs to one :class:`~recsvc.scoring.model.ScoringModel`, so a new version
 starts empty and an old one's answers go with it. It holds answers (``k`` rows, scores,
-evidence: about 3 KB with ten items), never the scores of the whole catalog, so the
-default 10,000 entries cost a worker about 30 MB. The arrays it hands out are read-only:
-one answer object serves many requests. Thread-safe: gunicorn's gthread workers share
-one per process.
+evidence: about 3 KB with ten items) and sessions' scores (the few hundred items a
+session scores: 3-8 KB), never the scores of the whole catalog, so the default 10,000
+entries cost a worker 30-80 MB. The arrays it hands out are read-only: one object serves
+many requests. Thread-safe: gunicorn's gthread workers share one per process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
-from recsvc.scoring.state import Ranked
+import numpy as np
+
+Held = TypeVar("Held")
 
 
 class AnswerCache:
@@ -34,13 +43,13 @@ class AnswerCache:
         self.capacity = max(0, int(capacity))
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[Hashable, Ranked] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Ranked]) -> Ranked:
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Held]) -> Held:
         """The answer held for ``key``, else ``compute()``'s, kept for next time. Two
         threads missing the same key both compute it (no lock is held while computing:
         a slow request must not stall the others); the later one's answer is kept."""
@@ -67,10 +76,11 @@ class AnswerCache:
         return self.hits / asked if asked else 0.0
 
 
-def _frozen(answer: Ranked) -> Ranked:
-    """``answer`` with its arrays made read-only: a caller that would change a shared
-    answer in place fails loudly instead of corrupting the next visitor's."""
-    for array in (answer.rows, answer.scores):
-        if array is not None:
-            array.flags.writeable = False
+def _frozen(answer: Held) -> Held:
+    """``answer`` (a dataclass) with its arrays made read-only: a caller that would change
+    a shared answer in place fails loudly instead of corrupting the next visitor's."""
+    for field in dataclasses.fields(answer):  # type: ignore[arg-type]
+        value = getattr(answer, field.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
     return answer

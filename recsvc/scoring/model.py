@@ -78,8 +78,9 @@ class ScoringModel:
     session : SessionModel or None
         Over the same item rows; None when the version has none.
     answer_cache_size : int
-        Session answers kept per process (:mod:`recsvc.scoring.answer_cache`); 0, the
-        default, keeps none (an evaluation asks each session once).
+        Session answers and sessions' scores kept per process
+        (:mod:`recsvc.scoring.answer_cache`); 0, the default, keeps none (an evaluation
+        asks each session once).
     """
 
     version: str
@@ -193,7 +194,8 @@ class ScoringModel:
 
     @cached_property
     def answers(self) -> AnswerCache:
-        """This version's cache of session answers (empty when a version loads)."""
+        """This version's cache of session answers and scores (empty when a version
+        loads)."""
         return AnswerCache(self.answer_cache_size)
 
     @cached_property

@@ -71,7 +71,7 @@ class KnownVisitorBlend(Strategy):
 
     def rank(self, model: ScoringModel, state: VisitorState, want: Want) -> Ranked:
         params = model.serving.blend
-        parts = blend_parts(model, state, want.mask(model.n_items, state), params)
+        parts = blend_parts(model, state, want.mask(model.n_items, state), params, want.k)
         scores = combine(parts, params)
         picked = _top(scores, parts.rows, want.k)
         evidence = blend_evidence(model, parts, params, picked) if want.explain else _none(picked)

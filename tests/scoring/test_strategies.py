@@ -344,3 +344,19 @@ def test_a_new_version_starts_with_an_empty_cache(fitted):
     SESSION.rank(model, visitor(model, None), Want(n=5))
     newer = replace(model, version="newer")
     assert len(model.answers) == 1 and len(newer.answers) == 0
+
+
+def test_the_blend_scores_a_session_once_for_every_visitor_in_it(fitted):
+    model, _matrix, als = fitted
+    cached = replace(model, answer_cache_size=100)
+    state = visitor(model, als.user_factors[0])
+    first = BLEND.rank(cached, state, Want(n=5))
+    # Another known visitor (another vector, another cart) in the same session: the
+    # session part is read from the cache, the answer is still this visitor's own.
+    other = replace(state, vector=als.user_factors[1], cart=state.cart[:0])
+    second = BLEND.rank(cached, other, Want(n=5))
+    assert cached.answers.hits == 1 and cached.answers.misses == 1
+    for ranked, asked in ((first, state), (second, other)):
+        uncached = BLEND.rank(model, asked, Want(n=5))
+        assert ranked.rows.tolist() == uncached.rows.tolist()
+        assert ranked.evidence == uncached.evidence
