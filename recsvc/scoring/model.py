@@ -211,7 +211,7 @@ class ScoringModel:
         _ = self.index, self.folder, self.ranked_popular, self.is_trending, self.serving
         _ = self.answers
         if self.session is not None:
-            _ = self.session.tiebreak_order
+            _ = self.session.tiebreak_order, self.session.walk_into
 
 
 def _session_model(
