@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> support.Verdict:
     verdict.figures["workers loaded it after s"] = [
         round(line["at"] - current_wall, 2) for line in loads
     ]
+    verdict.figures["of which loading s"] = [line.get("load_seconds") for line in loads]
     return verdict
 
 

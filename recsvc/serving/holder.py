@@ -259,8 +259,10 @@ class ModelHolder:
             return False
         try:
             if held is None or held.version != version:
+                started = time.perf_counter()
                 self._model = self._load(version, held, catalog_version)
-                log.info("model loaded", extra={"version": version})
+                took = round(time.perf_counter() - started, 3)
+                log.info("model loaded", extra={"version": version, "load_seconds": took})
                 return True
             if held.catalog.version != catalog_version:
                 self._model = held.with_catalog(self._catalog_view(held.row_of))
