@@ -61,11 +61,20 @@ TYPES = ["page_view", "product_view", "product_view", "product_view", "search", 
 BODIES = 1000
 
 
-def event(rng: random.Random, visitor: str) -> dict:
+# The items a hot visitor (contention) carts: every batch adds to the same 100 carts, and
+# a cart holds at most RECSVC_CART_MAX_LINES (100) lines, after which each add is a 422
+# (the cap doing its job): a few thousand adds a second over 100 visitors would reach
+# it within seconds if each add were a new item.
+HOT_CART_ITEMS = 50
+
+
+def event(rng: random.Random, visitor: str, cart_items: int = 100_000) -> dict:
     kind = rng.choice(TYPES)
     body: dict = {"type": kind, "visitor_id": visitor}
-    if kind in {"product_view", "add_to_cart"}:
+    if kind == "product_view":
         body["item_id"] = f"i{rng.randrange(100_000)}"
+    if kind == "add_to_cart":
+        body["item_id"] = f"i{rng.randrange(cart_items)}"
     if kind == "page_view":
         body["source"] = rng.choice(SOURCES)
     if kind == "search":
@@ -83,7 +92,8 @@ def batch_requests(
     out = []
     for _ in range(BODIES):
         ids = fixed if same_visitors else [f"v{n}" for n in rng.sample(range(visitors), batch_size)]
-        body = {"events": [event(rng, visitor) for visitor in ids]}
+        cart_items = HOT_CART_ITEMS if same_visitors else 100_000
+        body = {"events": [event(rng, visitor, cart_items) for visitor in ids]}
         out.append(
             wrk.Request("POST", "/v1/events", json.dumps(body, separators=(",", ":")).encode())
         )

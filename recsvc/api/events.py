@@ -8,10 +8,9 @@ from typing import Any
 from recsvc.api.batches import batch_error, invalid_batch, read_json_body, validate_each
 from recsvc.api.blueprint import Blueprint
 from recsvc.clock import utc
-from recsvc.core.events import new_event_id
 from recsvc.core.profile import CartLimitExceeded
 from recsvc.schemas.common import RETRY_AFTER_HEADER, ApiErrorSchema
-from recsvc.schemas.events import EventsAcceptedSchema, EventSchema, to_record
+from recsvc.schemas.events import EventsAcceptedSchema, EventSchema, to_records
 from recsvc.store.events import StreamFull, TooMuchContention
 from recsvc.web.auth import Caller, current_caller
 from recsvc.web.errors import ApiError, unavailable
@@ -118,8 +117,7 @@ def post_events() -> dict[str, Any]:
     valid = _validate(events, received_at, caller)
     require_user_ids(caller, valid)
     charge_events(caller, valid)
-    now = svc.clock.now()
-    records = [to_record(event, new_event_id(now), received_at) for event in valid]
+    records = to_records(valid, received_at, svc.clock.now())
     try:
         svc.events.write(records, svc.banners.existing(_banner_ids(records)))
     except (StreamFull, TooMuchContention) as error:
@@ -202,7 +200,7 @@ def _validate(events: list[Any], received_at: datetime, caller: Caller) -> list[
         max_properties=settings.max_properties,
         max_properties_bytes=settings.max_properties_bytes,
     )
-    valid, errors = validate_each(events, schema)
+    valid, errors = validate_each(events, schema, schema.quick_load)
     if errors:
         EVENTS_REJECTED.labels("validation").inc()
         raise invalid_batch("events", errors, len(events))

@@ -83,8 +83,15 @@ OPTIONAL_FIELDS: tuple[str, ...] = (
 def new_event_id(now: float | None = None) -> str:
     """A 32-hex-digit id that sorts by acceptance time: 48 bits of milliseconds, then 80
     random bits (the layout of UUIDv7/ULID), so ids are unique without coordination."""
+    return new_event_ids(1, now)[0]
+
+
+def new_event_ids(count: int, now: float | None = None) -> list[str]:
+    """``count`` ids as :func:`new_event_id` makes them, the random bits of all of them
+    read in one call (a getrandom call per event was 1.3% of a batch's CPU)."""
     millis = int((time.time() if now is None else now) * 1000)
-    return f"{millis:012x}{os.urandom(10).hex()}"
+    noise = os.urandom(10 * count).hex()
+    return [f"{millis:012x}{noise[20 * n : 20 * n + 20]}" for n in range(count)]
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -661,7 +661,7 @@ def _lines(
         props,
     ) in rows:
         timestamp = format_timestamp(EPOCH + timedelta(milliseconds=ms))
-        # Keys in the order the service's to_record gives them (received_at last), so the
+        # Keys in the order the service's to_records gives them (received_at last), so the
         # lines look like the exporter's; absent fields are left out, never null.
         record: dict[str, Any] = {
             "id": f"{ms:012x}{high:04x}{low:016x}",
