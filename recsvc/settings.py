@@ -104,9 +104,10 @@ class Settings:
     # Recommendation reads give up on Redis after this long and answer from memory.
     serving_redis_timeout: float = 0.1
     # After this many Redis failures in a row, stop trying for breaker_reset_seconds, then
-    # let one trial read through. Half a second: Redis back from an outage is used again
-    # within that (2 s made recovery take up to 2.1 s: loadtests/drills/redis_outage); a
-    # trial costs at most serving_redis_timeout, one request per worker per period.
+    # let one trial through (reads and event writes have a breaker each; while the writes'
+    # is open, events are a 503 at once). Half a second: Redis back from an outage is used
+    # again within that (2 s made recovery take up to 2.1 s: loadtests/drills/
+    # redis_outage); a trial costs one request per worker per period its timeout.
     breaker_failures: int = 3
     breaker_reset_seconds: float = 0.5
     # Default re-ranking: 0 keeps the model's order.

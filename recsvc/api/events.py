@@ -17,7 +17,7 @@ from recsvc.web.errors import ApiError, unavailable
 from recsvc.web.identity import require_user_ids
 from recsvc.web.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from recsvc.web.rate_limit import charge_events
-from recsvc.web.services import services
+from recsvc.web.services import Services, services
 
 blp = Blueprint("events", __name__, url_prefix="/v1", description="Storefront events in.")
 
@@ -116,8 +116,21 @@ def post_events() -> dict[str, Any]:
     received_at = utc(svc.clock)
     valid = _validate(events, received_at, caller)
     require_user_ids(caller, valid)
-    charge_events(caller, valid)
-    records = to_records(valid, received_at, svc.clock.now())
+    # Redis failed the last writes: answer now rather than after a socket timeout, which
+    # would hold a sync worker (and every request queued behind it) for a second a batch.
+    if not svc.write_breaker.allow():
+        EVENTS_REJECTED.labels("redis_unavailable").inc()
+        raise unavailable()
+    with svc.write_breaker.watching():
+        charge_events(caller, valid)
+        records = to_records(valid, received_at, svc.clock.now())
+        _write(svc, records)
+    for record in records:
+        EVENTS_ACCEPTED.labels(record["type"]).inc()
+    return {"accepted": len(records), "ids": [record["id"] for record in records]}
+
+
+def _write(svc: Services, records: list[dict[str, Any]]) -> None:
     try:
         svc.events.write(records, svc.banners.existing(_banner_ids(records)))
     except (StreamFull, TooMuchContention) as error:
@@ -126,9 +139,6 @@ def post_events() -> dict[str, Any]:
     except CartLimitExceeded as error:
         EVENTS_REJECTED.labels("cart_limit").inc()
         raise _cart_limit_error(error, records) from error
-    for record in records:
-        EVENTS_ACCEPTED.labels(record["type"]).inc()
-    return {"accepted": len(records), "ids": [record["id"] for record in records]}
 
 
 def _cart_limit_error(error: CartLimitExceeded, records: list[dict[str, Any]]) -> ApiError:

@@ -1,14 +1,15 @@
-"""A circuit breaker in front of Redis reads: fail fast instead of timing out per request.
+"""A circuit breaker in front of Redis: fail fast instead of timing out per request.
 
 After ``failures`` consecutive failures the breaker opens: for ``reset_seconds`` callers are
-told not to try (and answer from memory). Then one trial call is let through (half-open);
-its success closes the breaker, its failure opens it again.
+told not to try (reads answer from memory, writes a 503 at once). Then one trial call is
+let through (half-open); its success closes the breaker, its failure opens it again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from recsvc.clock import Clock, SystemClock
@@ -74,3 +75,18 @@ class CircuitBreaker:
             return fallback
         self.success()
         return value
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Record the block as one call to Redis, for callers with no answer from memory
+        (they ask :meth:`allow` first): a failure when it raises one of the unavailable
+        errors (raised on), a success otherwise (any other error means Redis answered)."""
+        try:
+            yield
+        except UNAVAILABLE_ERRORS:
+            self.failure()
+            raise
+        except BaseException:
+            self.success()
+            raise
+        self.success()

@@ -50,6 +50,9 @@ class Services:
     banners: BannerStore
     banner_service: BannerService
     rate_limiter: RateLimiter
+    # Writes' own breaker (recsvc.api.events): a read's failure says nothing of the
+    # writes' Redis client, whose timeouts are longer.
+    write_breaker: CircuitBreaker
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -90,6 +93,9 @@ class Services:
                 catalog_scan=catalog,
             ),
             rate_limiter=RateLimiter(client),
+            write_breaker=CircuitBreaker(
+                settings.breaker_failures, settings.breaker_reset_seconds, clock
+            ),
         )
 
 

@@ -8,6 +8,7 @@ namespace, the test folders have no ``__init__.py``.)
 import json
 import re
 import socket
+import time
 from datetime import timedelta
 
 import pytest
@@ -451,6 +452,37 @@ def test_unreachable_redis_is_503_with_retry_after(client_without_redis, redis_c
     assert response.headers["Retry-After"] == "7"
     # The same namespace on the live Redis: nothing of the batch anywhere.
     assert snapshot(redis_conn, settings) == {}
+
+
+@pytest.fixture
+def client_with_hung_redis(settings, clock):
+    """A Redis host that accepts connections and never answers (a paused or overloaded
+    server): every command waits out the socket timeout."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        stalled = settings.replace(
+            redis_url=f"redis://127.0.0.1:{hung.getsockname()[1]}",
+            redis_socket_timeout=0.3,
+            redis_retries=0,
+            breaker_failures=2,
+            breaker_reset_seconds=60,
+        )
+        yield create_app(stalled, clock=clock).test_client()
+
+
+def test_after_failed_writes_events_are_refused_at_once(client_with_hung_redis):
+    def timed_post():
+        started = time.perf_counter()
+        response = post(client_with_hung_redis, OK)
+        return response, time.perf_counter() - started
+
+    waited = [timed_post() for _ in range(2)]
+    assert all(r.status_code == 503 and took >= 0.3 for r, took in waited)
+    # The breaker is open: no more waiting for the socket timeout.
+    response, took = timed_post()
+    error_of(response, 503, "unavailable")
+    assert "Retry-After" in response.headers and took < 0.15
 
 
 def test_validation_does_not_need_redis(client_without_redis):

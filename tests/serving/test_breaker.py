@@ -1,3 +1,6 @@
+import pytest
+import redis
+
 from recsvc.clock import ManualClock
 from recsvc.serving.breaker import CircuitBreaker
 
@@ -35,4 +38,19 @@ def test_a_success_resets_the_count():
     breaker.failure()
     breaker.success()
     breaker.failure()
+    assert breaker.state == "closed"
+
+
+def test_a_watched_block_counts_redis_failures_and_answers_as_successes():
+    clock = ManualClock(0.0)
+    breaker = CircuitBreaker(failures=2, reset_seconds=5.0, clock=clock)
+    for _ in range(2):
+        with pytest.raises(redis.ConnectionError), breaker.watching():
+            raise redis.ConnectionError("down")
+    assert breaker.state == "open" and not breaker.allow()
+    clock.advance(5.0)
+    assert breaker.allow()  # the half-open trial
+    # Redis answered, even if the answer was an error of the caller's: closed again.
+    with pytest.raises(ValueError), breaker.watching():
+        raise ValueError("a 422, say")
     assert breaker.state == "closed"
