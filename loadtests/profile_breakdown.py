@@ -45,18 +45,20 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "recsvc.serving and recsvc.scoring (numpy, scipy)",
         ("recsvc/serving/", "recsvc/scoring/", "(training/", "(numpy/", "(scipy/"),
     ),
+    # Before parsing: an event batch is written from inside its view, which flask-smorest's
+    # response wrapper (and the batch's validation helpers) run.
+    ("events, profiles, rules (recsvc.core, store)", ("recsvc/core/", "recsvc/store/")),
     (
         "parsing, validation (webargs, marshmallow)",
         (
             "(webargs/",
             "(marshmallow/",
-            "(flask_smorest/",
+            "(flask_smorest/arguments.py",
             "recsvc/schemas/",
             "recsvc/api/quick_parser.py",
             "recsvc/api/batches.py",
         ),
     ),
-    ("events, profiles, rules (recsvc.core, store)", ("recsvc/core/", "recsvc/store/")),
     ("JSON (json, orjson)", ("(json/", "(orjson", "(flask/json/")),
 )
 IN_REQUEST = "Flask.__call__"

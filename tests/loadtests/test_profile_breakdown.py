@@ -33,6 +33,19 @@ def test_the_middleware_wins_over_the_json_it_encodes():
     assert pb.classify(frames) == "access log, request id"
 
 
+def test_an_event_batch_written_inside_its_view_is_the_store_s_not_parsing():
+    view = [
+        *REQUEST,
+        "wrapper (flask_smorest/response.py:1)",
+        "post_events (recsvc/api/events.py:1)",
+    ]
+    write = [*view, "_prepare (recsvc/store/events.py:1)"]
+    assert pb.classify(write) == "events, profiles, rules (recsvc.core, store)"
+    assert pb.classify([*view, "mystery (somewhere/else.py:1)"]) == pb.OTHER
+    parse = [*REQUEST, "wrapper (flask_smorest/arguments.py:1)", "parse (webargs/core.py:1)"]
+    assert pb.classify(parse).startswith("parsing")
+
+
 def test_scoring_parsing_and_the_framework():
     search = [*REQUEST, "search (recsvc/scoring/index.py:1)"]
     assert pb.classify(search).startswith("recsvc.serving and recsvc.scoring")
