@@ -42,8 +42,8 @@ class RecsvcGunicorn(Application):
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", type=int, help="gunicorn workers [default: 2 per core]")
-@click.option("--threads", type=int, help="threads per worker (default 1: sync workers; >1: gthread)")
+@click.option("--workers", type=int, help="gunicorn workers [default: 1 per core]")
+@click.option("--threads", type=int, help="threads per worker [default: 1, sync; >1: gthread]")
 def serve(host: str, port: int, workers: int | None, threads: int | None) -> None:
     """Run the service under gunicorn.
 
