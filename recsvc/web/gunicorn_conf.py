@@ -46,9 +46,9 @@ bind = os.environ.get("RECSVC_BIND", "127.0.0.1:8000")
 # nginx.conf, exercised by the slow_clients drill). RECSVC_THREADS > 1 selects the
 # gthread worker; RECSVC_WORKERS sets the count. One more sync worker than cores fills
 # the Redis waits: 3 on 2 cores took about 1.3x the events a second of 2 (loadtests/
-# bench_ingest: 15,424 in one run against 11,268-12,852), 1.05-1.11x the known-visitor
-# and popular reads (bench_variants, same runs),
-# 0.94x the cart add-ons (more CPU a request), for one more worker's memory.
+# bench_ingest: 15,424 in one run against 11,268-12,852), and in bench_variants' same
+# runs 1.05-1.11x the known-visitor and popular reads but 0.94x the cart add-ons (more
+# CPU a request), for one more worker's memory.
 workers = int(os.environ.get("RECSVC_WORKERS", os.cpu_count() or 1))
 threads = int(os.environ.get("RECSVC_THREADS", 1))
 # Load the app once in the master and fork: faster start, shared read-only memory.
