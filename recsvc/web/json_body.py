@@ -74,6 +74,11 @@ def nesting_depth(value: Any, limit: int) -> int:
     return depth
 
 
+# numpy scalars as numbers: scores and shares come out of numpy as numpy.float64, which
+# the standard library writes as the float subclass it is and orjson refuses without it.
+_WRITE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 class StrictJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider with ``parse_json`` for reading (``request.get_json``):
     a refused body raises ``InvalidJson``, a ``ValueError``, which Flask answers as a
@@ -101,6 +106,6 @@ class StrictJSONProvider(DefaultJSONProvider):
 
     def _encode(self, obj: Any) -> bytes:
         try:
-            return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
+            return orjson.dumps(obj, default=self.default, option=_WRITE_OPTIONS)
         except TypeError:  # an integer beyond 64 bits, which orjson does not write
             return super().dumps(obj, separators=(",", ":")).encode()

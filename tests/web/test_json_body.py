@@ -84,3 +84,21 @@ def test_parse_json_refuses_exactly_what_nests_deeper_than_the_limit(value, limi
             parse_json(raw, limit)
     else:
         assert parse_json(raw, limit) == value
+
+
+def test_answers_with_numpy_scalars_are_written_by_orjson():
+    """Scores and evidence shares come out of numpy (numpy.float64): they must not send
+    the answer down the standard library's slower path, nor fail as numpy.float32 would
+    there."""
+    import numpy as np
+    from flask import Flask
+
+    from recsvc.web.json_body import StrictJSONProvider
+
+    app = Flask(__name__)
+    app.json = StrictJSONProvider(app)
+    answer = {"reason": "vu récemment", "share": np.float64(0.5), "score": np.float32(1.5)}
+    with app.app_context():
+        body = app.json.response(answer).get_data()
+    # orjson writes UTF-8 and no spaces; the standard library would escape the é.
+    assert body == '{"reason":"vu récemment","share":0.5,"score":1.5}'.encode()
