@@ -56,10 +56,14 @@ def test_serve_with_embedded_redis_from_a_clean_folder(tmp_path, free_port):
     assert not socket_path.exists(), "the embedded Redis should stop with the service"
 
 
-def test_gunicorn_settings_layer_config_env_then_options(monkeypatch):
+def test_gunicorn_settings_layer_config_env_then_options(monkeypatch, tmp_path):
     """The config module's defaults, then GUNICORN_CMD_ARGS, then recsvc serve's options."""
     from recsvc.web.serve import RecsvcGunicorn
 
+    # Loading the config in this process would otherwise set PROMETHEUS_MULTIPROC_DIR for
+    # good, and every service a later test starts would share that folder, removed by the
+    # first of them to exit.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("GUNICORN_CMD_ARGS", "--max-requests 7 --workers 5")
     app = RecsvcGunicorn({"bind": ["127.0.0.1:9999"], "workers": 3})
     assert app.cfg.max_requests == 7  # from the environment
