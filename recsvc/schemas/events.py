@@ -39,6 +39,11 @@ _SCALAR_DOC = {
 }
 
 
+# Bounds the schema declares and the quick path (EventSchema.quick_load) checks by hand.
+QUANTITY_RANGE = (1, 10_000)
+PRICE_RANGE = (0, 1e9)
+PROPERTY_KEY_LENGTH = (1, 64)
+
 # Event times are epoch seconds inside the profile; earlier ones are clock bugs.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -77,8 +82,8 @@ class EventSchema(Schema):
         }
     )
     item_id = ItemId(metadata={"description": "Required for product events.", "example": "sku-1"})
-    quantity = StrictInteger(validate=validate.Range(min=1, max=10_000))
-    price = StrictNumber(validate=validate.Range(min=0, max=1e9), metadata={"example": 19.9})
+    quantity = StrictInteger(validate=validate.Range(*QUANTITY_RANGE))
+    price = StrictNumber(validate=validate.Range(*PRICE_RANGE), metadata={"example": 19.9})
     source = fields.String(validate=validate.OneOf(SOURCES), metadata={"enum": list(SOURCES)})
     channel = fields.String(validate=validate.OneOf(CHANNELS), metadata={"enum": list(CHANNELS)})
     session_id = Id()
@@ -92,7 +97,7 @@ class EventSchema(Schema):
         }
     )
     properties = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        keys=fields.String(validate=validate.Length(*PROPERTY_KEY_LENGTH)),
         metadata={
             "description": "A small object of scalars (or lists of scalars): at most 20 keys "
             "of 1-64 characters, at most 2 KiB as JSON.",
@@ -151,19 +156,14 @@ class EventSchema(Schema):
         return loaded if len(loaded) == len(value) else None  # else: an unknown field
 
     def _quick_properties(self, value: Any) -> bool:
-        """:meth:`_small_properties`' rules, and ``properties``' own (an object of keys of
-        1-64 characters), as a yes or no."""
-        if type(value) is not dict or len(value) > self.max_properties:
+        """``properties``' own rules (an object, keys of ``PROPERTY_KEY_LENGTH``
+        characters) and :meth:`_properties_problem`'s, as a yes or no."""
+        if type(value) is not dict:
             return False
-        for key, item in value.items():
-            if not 1 <= len(key) <= 64:
-                return False
-            for scalar in item if type(item) is list else (item,):
-                if not isinstance(scalar, _SCALARS):
-                    return False
-                if type(scalar) is float and not math.isfinite(scalar):
-                    return False
-        return len(json.dumps(value)) <= self.max_properties_bytes
+        shortest, longest = PROPERTY_KEY_LENGTH
+        if not all(shortest <= len(key) <= longest for key in value):
+            return False
+        return self._properties_problem(value) is None
 
     @validates("timestamp")
     def _plausible_time(self, value: datetime, **_: Any) -> None:
@@ -181,17 +181,24 @@ class EventSchema(Schema):
 
     @validates("properties")
     def _small_properties(self, value: dict[str, Any], **_: Any) -> None:
+        problem = self._properties_problem(value)
+        if problem is not None:
+            raise ValidationError(problem)
+
+    def _properties_problem(self, value: dict[str, Any]) -> str | None:
+        """What is wrong with a ``properties`` object of string keys, None if nothing."""
         if len(value) > self.max_properties:
-            raise ValidationError(f"At most {self.max_properties} properties.")
+            return f"At most {self.max_properties} properties."
         for key, item in value.items():
             items = item if isinstance(item, list) else [item]
             if not all(isinstance(x, _SCALARS) for x in items):
-                raise ValidationError(f"Property {key!r} must be a scalar or a list of scalars.")
+                return f"Property {key!r} must be a scalar or a list of scalars."
             if any(isinstance(x, float) and not math.isfinite(x) for x in items):
                 # 1e400 parses as infinity, which has no JSON spelling to store it with.
-                raise ValidationError(f"Property {key!r} must hold finite numbers.")
+                return f"Property {key!r} must hold finite numbers."
         if len(json.dumps(value)) > self.max_properties_bytes:
-            raise ValidationError(f"At most {self.max_properties_bytes} bytes of properties.")
+            return f"At most {self.max_properties_bytes} bytes of properties."
+        return None
 
     @validates_schema
     def _product_events_name_item(self, data: dict[str, Any], **_: Any) -> None:
@@ -229,14 +236,6 @@ def _is_id(value: Any) -> bool:
     return type(value) is str and is_valid_id(value)
 
 
-def _quick_quantity(value: Any) -> bool:
-    return type(value) is int and 1 <= value <= 10_000
-
-
-def _quick_price(value: Any) -> bool:
-    return type(value) in (int, float) and 0 <= value <= 1e9  # NaN compares False
-
-
 def _check_field(name: str, value: Any) -> bool:
     """Whether ``EventSchema`` would take ``value`` for the optional field ``name`` as it
     is (``price`` as its float)."""
@@ -247,9 +246,9 @@ def _check_field(name: str, value: Any) -> bool:
     if name == "channel":
         return type(value) is str and value in _CHANNELS
     if name == "quantity":
-        return _quick_quantity(value)
-    if name == "price":
-        return _quick_price(value)
+        return type(value) is int and QUANTITY_RANGE[0] <= value <= QUANTITY_RANGE[1]
+    if name == "price":  # NaN compares False
+        return type(value) in (int, float) and PRICE_RANGE[0] <= value <= PRICE_RANGE[1]
     return False
 
 
