@@ -69,18 +69,17 @@ class CircuitBreaker:
         if not self.allow():
             return fallback
         try:
-            value = read()
+            with self.watching():
+                return read()
         except UNAVAILABLE_ERRORS:
-            self.failure()
             return fallback
-        self.success()
-        return value
 
     @contextmanager
     def watching(self) -> Iterator[None]:
-        """Record the block as one call to Redis, for callers with no answer from memory
-        (they ask :meth:`allow` first): a failure when it raises one of the unavailable
-        errors (raised on), a success otherwise (any other error means Redis answered)."""
+        """Record the block as one call to Redis (the caller asked :meth:`allow` first): a
+        failure when it raises one of the unavailable errors (raised on), a success
+        otherwise (any other error means Redis answered). :meth:`call` for reads with an
+        answer from memory; writes use it directly."""
         try:
             yield
         except UNAVAILABLE_ERRORS:

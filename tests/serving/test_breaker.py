@@ -54,3 +54,17 @@ def test_a_watched_block_counts_redis_failures_and_answers_as_successes():
     with pytest.raises(ValueError), breaker.watching():
         raise ValueError("a 422, say")
     assert breaker.state == "closed"
+
+
+def test_a_read_that_fails_for_another_reason_still_ends_the_trial():
+    clock = ManualClock(0.0)
+    breaker = CircuitBreaker(failures=1, reset_seconds=5.0, clock=clock)
+    breaker.call(lambda: (_ for _ in ()).throw(redis.ConnectionError("down")), None)
+    clock.advance(5.0)
+
+    def bad_reply():
+        raise ValueError("Redis answered, the caller could not use it")
+
+    with pytest.raises(ValueError):
+        breaker.call(bad_reply, None)  # the half-open trial
+    assert breaker.state == "closed" and breaker.allow()
