@@ -266,6 +266,19 @@ class DataRequest:
         )
 
 
+# Options of every command that trains (recsvc train, recsvc retrain).
+weights_option = click.option(
+    "--weights",
+    "weights_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Event weights TOML [default: training/weights.toml]",
+)
+model_option = click.option(
+    "--model", type=click.Choice(["als", "bpr"]), default="als", show_default=True
+)
+
+
 def data_options(function: Callable) -> Callable:
     """Add the input options both commands share; the command receives them packed as its
     first argument, a ``DataRequest``."""
@@ -328,16 +341,8 @@ def data_options(function: Callable) -> Callable:
             default="auto",
             show_default=True,
         ),
-        click.option(
-            "--weights",
-            "weights_path",
-            type=click.Path(exists=True, path_type=Path),
-            default=None,
-            help="Event weights TOML [default: training/weights.toml]",
-        ),
-        click.option(
-            "--model", type=click.Choice(["als", "bpr"]), default="als", show_default=True
-        ),
+        weights_option,
+        model_option,
         click.option(
             "--split",
             type=click.Choice(SPLITS),

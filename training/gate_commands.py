@@ -13,10 +13,11 @@ import click
 
 from recsvc.keys import KeySpace
 from recsvc.redis_client import UNAVAILABLE_ERRORS, command_line_url, connect
-from recsvc.registry.commands import models_dir_option
+from recsvc.registry.commands import keep_option, models_dir_option
 from recsvc.scoring.artifact import ModelArtifact
 from recsvc.settings import Settings
 from recsvc.store.models import ModelStore
+from training.commands import model_option, weights_option
 from training.compare import METRICS, Contender, compare_served, fresh_split, version_data_end
 from training.loaders import load_events
 from training.pipeline import TrainOptions
@@ -183,20 +184,9 @@ def _model_store(settings: Settings) -> ModelStore:
     show_default=True,
     help="warm: ALS starts from the current version's factors (a fifth of the iterations).",
 )
-@click.option("--model", type=click.Choice(["als", "bpr"]), default="als", show_default=True)
-@click.option(
-    "--weights",
-    "weights_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Event weights TOML [default: training/weights.toml]",
-)
-@click.option(
-    "--keep",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Published versions to keep [default: RECSVC_MODEL_KEEP_VERSIONS or 3]",
-)
+@model_option
+@weights_option
+@keep_option
 @click.option(
     "--every",
     default=None,

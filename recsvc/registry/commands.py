@@ -35,16 +35,22 @@ def models_dir_option(function):
     )(function)
 
 
+def keep_option(function):
+    """``--keep``: published versions to keep after publishing (``recsvc publish`` and
+    ``recsvc retrain`` prune alike)."""
+    return click.option(
+        "--keep",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Published versions to keep [default: RECSVC_MODEL_KEEP_VERSIONS or 3]",
+    )(function)
+
+
 @click.command()
 @click.argument("version")
 @models_dir_option
 @click.option("--no-current", is_flag=True, help="Publish without making it current.")
-@click.option(
-    "--keep",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Published versions to keep [default: RECSVC_MODEL_KEEP_VERSIONS or 3]",
-)
+@keep_option
 def publish(version: str, models_dir: Path | None, no_current: bool, keep: int | None) -> None:
     """Copy VERSION from the local registry into Redis and make it current."""
     settings = Settings.from_env()
