@@ -92,6 +92,16 @@ def client(app):
 
 
 @pytest.fixture
+def env(settings: Settings, tmp_path, monkeypatch):
+    """The environment a command-line test runs in: the test's Redis and namespace, and a
+    local registry of its own (returned)."""
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("RECSVC_NAMESPACE", settings.namespace)
+    monkeypatch.setenv("RECSVC_MODELS_DIR", str(tmp_path / "models"))
+    return tmp_path / "models"
+
+
+@pytest.fixture
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     import socket

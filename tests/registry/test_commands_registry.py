@@ -1,17 +1,8 @@
 """publish, rollback and models from the command line, against real Redis."""
 
-import pytest
 from click.testing import CliRunner
 
 from recsvc.registry.commands import models, publish, rollback
-
-
-@pytest.fixture
-def env(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("RECSVC_NAMESPACE", settings.namespace)
-    monkeypatch.setenv("RECSVC_MODELS_DIR", str(tmp_path / "models"))
-    return tmp_path / "models"
 
 
 def run(command, *args):

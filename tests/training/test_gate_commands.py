@@ -16,14 +16,6 @@ from training.commands import train
 from training.gate_commands import compare, parse_every, retrain
 
 
-@pytest.fixture
-def env(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("RECSVC_NAMESPACE", settings.namespace)
-    monkeypatch.setenv("RECSVC_MODELS_DIR", str(tmp_path / "models"))
-    return tmp_path / "models"
-
-
 def run(command, *args):
     return CliRunner().invoke(command, [str(a) for a in args])
 
