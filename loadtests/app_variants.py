@@ -15,7 +15,9 @@ them, so it measures exactly the code the service runs, less one piece:
   the multiprocess files (what a single-process server would pay; ``/metrics`` then shows
   one worker's counts only, so it is no deployment option, only a measure of the files);
 - ``no-auth``: the API key check removed (``recsvc.web.auth``);
-- ``bare``: every one of those removed.
+- ``bare``: every one of those removed;
+- ``lingering-close``: the app as served, under gunicorn's own close of each connection
+  (it waits for the client to close first; :mod:`recsvc.web.connection_close`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ HOOK_MODULES = {
     "metrics-in-process": (),
     "no-auth": ("recsvc.web.auth",),
     "bare": ("recsvc.web.logs", "recsvc.web.metrics", "recsvc.web.auth"),
+    "lingering-close": (),
 }
 VARIANTS = tuple(HOOK_MODULES)
 ACCESS_LOG_OFF = ("no-access-log", "bare")
@@ -59,6 +62,12 @@ def create(variant: str, settings: Settings | None = None) -> Flask:
 
     app = create_app(settings)
     apply_logging(variant)
+    if variant == "lingering-close":
+        # The app is made in gunicorn's master, before the fork: the workers' post_fork
+        # then finds nothing to install.
+        from recsvc.web import connection_close
+
+        connection_close.install = lambda: None
     drop = HOOK_MODULES[variant]
     for hooks in (app.before_request_funcs, app.after_request_funcs):
         for key, functions in hooks.items():

@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from locust import FastHttpUser, between, events, task
+from locust.runners import WorkerRunner
 
 from loadtests.storefront import (
     JourneyStats,
@@ -247,6 +248,9 @@ class NudgeSender(FastHttpUser):
 # --- SLOs ---------------------------------------------------------------------------------
 @events.quitting.add_listener
 def _check_slos(environment, **_kwargs) -> None:
+    # With --processes N the master holds everyone's figures; a worker holds none of them.
+    if isinstance(environment.runner, WorkerRunner):
+        return
     if environment.parsed_options is None or not hasattr(Shop, "slo"):
         return
     breaches = slo_breaches(environment.stats.entries.values(), Shop.slo)

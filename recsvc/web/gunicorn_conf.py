@@ -89,9 +89,11 @@ def pre_fork(server, worker) -> None:
 def post_fork(server, worker) -> None:
     from threadpoolctl import threadpool_limits
 
-    from recsvc.web import protocol_errors
+    from recsvc.web import connection_close, protocol_errors
 
     threadpool_limits(limits=1, user_api="blas")
+    # A finished connection is closed at once, not after the client closes its side.
+    connection_close.install()
     # gunicorn's own 400/414/431 answers in the API's JSON error shape, not HTML.
     protocol_errors.install()
 

@@ -2,15 +2,9 @@
 HTML; and the request guard's answers through gunicorn (chunked bodies, long lines)."""
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
 
 from recsvc.web.protocol_errors import error_bytes
 
@@ -28,41 +22,6 @@ def test_error_bytes_are_a_complete_json_response():
             "details": {},
         }
     }
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, redis_url):
-    """``recsvc serve`` (gunicorn, one worker) on the test Redis, in a namespace of its own."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    namespace = f"tproto{os.getpid()}"
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "RECSVC_NAMESPACE": namespace,
-        "RECSVC_LOG_LEVEL": "WARNING",
-        "RECSVC_PUBLIC_KEYS": "pub",
-    }
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
-    command = [sys.executable, "-m", "recsvc.cli", "serve", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, "the service exited"
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.1)
-    yield port, namespace
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
-    from recsvc.redis_client import connect
-    from recsvc.store.namespace import delete_namespace
-
-    delete_namespace(connect(redis_url), namespace)
 
 
 def exchange(port, request: bytes) -> tuple[int, dict, bytes]:
