@@ -3,7 +3,7 @@
     python -m loadtests.bench_serving [--duration 15] [--runs 1] [--connections 8]
         [--workers 2] [--threads N] [--configs 2x1,2x4]
         [--users 1000000] [--items 100000] [--factors 64] [--sessions 300000]
-        [--anonymous-visitors 20000] [--foldin] [--session-cache 0]
+        [--anonymous-visitors 20000] [--foldin] [--session-cache 0] [--auth admin|public]
 
 Publishes one model of ``--items`` items and ``--users`` users (``loadtests.bench_model``:
 clustered, heavy-tailed factors; a session model fit on ``--sessions`` synthetic
@@ -32,6 +32,13 @@ each phase, the no-op again):
 - with ``--foldin``, ``foldin``: the anonymous visitors again, from a second server
   with ``RECSVC_ANONYMOUS_STRATEGY=foldin``, bracketed by its own no-op.
 
+With ``--auth public`` every phase is sent as a storefront sends it: the public key (so
+each read is also charged to the rate limits, in Redis: limits set far above what the
+benchmark sends, so the phase measures the checks, not refusals) and, on a visitor's
+recommendations, the visitor's identity token (checked per request). The no-op stays an
+operations endpoint, which no key reaches. Without it, the admin key: no rate limit, no
+token.
+
 Every answer of a recommendation phase must name the model version, its strategy and
 no fallback (counted by wrk over all answers), and every status must be 200. Targets
 (DESIGN.md): each read endpoint at least 0.5 x the no-op's req/s with p99 at most 2 x the
@@ -43,15 +50,19 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import requests
 
 from loadtests import phases, wrk
+from loadtests.bench_ingest import UNLIMITED
 from loadtests.bench_model import popularity, publish_store, search_floor
-from loadtests.server import ADMIN_HEADERS, Service, benchmark_redis, running_service
+from loadtests.server import ADMIN_HEADERS, KEYS, Service, benchmark_redis, running_service
+from recsvc.identity.tokens import mint_token
 from recsvc.keys import KeySpace
 from recsvc.redis_client import connect
 from recsvc.scoring.artifact import ModelArtifact
@@ -127,11 +138,35 @@ def markers(version: str, strategy: str) -> tuple[str, ...]:
     return (f'"model_version":"{version}"', f'"strategy":"{strategy}"', '"fallback":null')
 
 
+class Auth:
+    """How the phases' requests prove who sends them (``--auth``): the admin key, or the
+    public key with each visitor's identity token."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.secret = secrets.token_urlsafe(32) if kind == "public" else None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": KEYS["public"]} if self.secret else dict(ADMIN_HEADERS)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The service's: the token secret, and rate limits no phase reaches."""
+        return {"RECSVC_IDENTITY_SECRETS": self.secret, **UNLIMITED} if self.secret else {}
+
+    def visitor_headers(self, visitor: str) -> tuple[tuple[str, str], ...]:
+        if self.secret is None:
+            return ()
+        return (("X-Identity-Token", mint_token(self.secret, visitor_id=visitor)),)
+
+
 def read_phases(
     artifact: ModelArtifact,
     visitors: list[str],
     users: int,
     active: list[str],
+    auth: Auth,
     seed: int = 1000,
 ) -> list[phases.Phase]:
     rng = random.Random(seed)
@@ -143,6 +178,15 @@ def read_phases(
     def gets(paths: list[str]) -> list[wrk.Request]:
         return [wrk.Request("GET", path) for path in paths]
 
+    def recommend(pick: Callable[[], str]) -> list[wrk.Request]:
+        picked = [pick() for _ in range(REQUESTS_PER_PHASE)]
+        return [wrk.Request("GET", recommend_path(v), b"", auth.visitor_headers(v)) for v in picked]
+
+    def phase(
+        name: str, requests: list[wrk.Request], marker: str | tuple[str, ...] = ""
+    ) -> phases.Phase:
+        return phases.Phase(name, requests, marker, headers=auth.headers)
+
     carts = [
         wrk.Request(
             "POST",
@@ -153,28 +197,16 @@ def read_phases(
     ]
     n = REQUESTS_PER_PHASE
     return [
-        phases.Phase(
-            "known",
-            gets([recommend_path(f"u{rng.randrange(users)}") for _ in range(n)]),
-            markers(version, "blend"),
-        ),
-        phases.Phase(
-            "known_active",
-            gets([recommend_path(rng.choice(active)) for _ in range(n)]),
-            markers(version, "blend"),
-        ),
-        phases.Phase(
-            "session",
-            gets([recommend_path(rng.choice(visitors)) for _ in range(n)]),
-            markers(version, "session"),
-        ),
-        phases.Phase(
+        phase("known", recommend(lambda: f"u{rng.randrange(users)}"), markers(version, "blend")),
+        phase("known_active", recommend(lambda: rng.choice(active)), markers(version, "blend")),
+        phase("session", recommend(lambda: rng.choice(visitors)), markers(version, "session")),
+        phase(
             "popular",
-            gets([recommend_path(f"nobody-{rng.randrange(10**9)}") for _ in range(n)]),
+            recommend(lambda: f"nobody-{rng.randrange(10**9)}"),
             markers(version, "popular"),
         ),
-        phases.Phase("similar", gets([f"/v1/items/i{r}/similar?n=10" for r in rows[:n]])),
-        phases.Phase("cart", carts, marker='"items":[{'),
+        phase("similar", gets([f"/v1/items/i{r}/similar?n=10" for r in rows[:n]])),
+        phase("cart", carts, '"items":[{'),
     ]
 
 
@@ -204,10 +236,11 @@ def measure_config(
 ) -> list[dict]:
     """Every run of the read phases on one gunicorn configuration (and fold-in from a
     second server with ``--foldin``); the runs' reports."""
-    measured = read_phases(artifact, visitors, args.users, active)
+    auth = Auth(args.auth)
+    measured = read_phases(artifact, visitors, args.users, active, auth)
     config = {"namespace": namespace, "workers": workers, "threads": threads}
-    cache = {"RECSVC_SESSION_ANSWER_CACHE": str(args.session_cache)}
-    with running_service(redis_url, **config, settings=cache) as service:
+    settings = {"RECSVC_SESSION_ANSWER_CACHE": str(args.session_cache), **auth.settings}
+    with running_service(redis_url, **config, settings=settings) as service:
         loaded_s = wait_for_version(service, artifact.version)
         print(
             f"\n== {config_name(workers, threads)}: workers served the model after {loaded_s:.1f} s"
@@ -216,8 +249,10 @@ def measure_config(
         runner.warm_up(measured)
         reports = runner.run(measured, args.runs, phases.print_run)
     if args.foldin:
-        foldin = phases.Phase("foldin", measured[1].requests, markers(artifact.version, "foldin"))
-        settings = {"RECSVC_ANONYMOUS_STRATEGY": "foldin"}
+        foldin = phases.Phase(
+            "foldin", measured[2].requests, markers(artifact.version, "foldin"), auth.headers
+        )
+        settings = {**settings, "RECSVC_ANONYMOUS_STRATEGY": "foldin"}
         with running_service(redis_url, **config, settings=settings) as service:
             wait_for_version(service, artifact.version)
             runner = phases.Runner.from_args(service, args, redis_pid)
@@ -242,6 +277,12 @@ def main() -> None:
     parser.add_argument("--foldin", action="store_true", help="measure fold-in too")
     parser.add_argument(
         "--session-cache", type=int, default=0, help="session answers a worker keeps"
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("admin", "public"),
+        default="admin",
+        help="public: the public key, rate limits and identity tokens, as storefronts send",
     )
     args = parser.parse_args()
     configs = parse_configs(args.configs) if args.configs else [(args.workers, args.threads)]
