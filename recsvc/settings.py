@@ -230,6 +230,11 @@ class Settings:
     rate_limit_read_address_burst: int = 1000
     rate_limit_read_visitor_per_second: float = 5.0
     rate_limit_read_visitor_burst: int = 100
+    # Reads a worker lets through before charging them to Redis together (per bucket, at
+    # most a tenth of its burst; recsvc.store.rate_limits.BatchedTakes): one round trip per
+    # read cost a quarter of a cheap read's CPU. A bucket then refuses at most
+    # workers x (batch - 1) reads late. 1: every read charged at once.
+    rate_limit_read_batch: int = 8
     # Proxies in front of the service that append to X-Forwarded-For (nginx alone: 1): the
     # client address is then the value that many places from the right (werkzeug's
     # ProxyFix, recsvc.web.client_address). 0: the socket's peer, the header ignored.

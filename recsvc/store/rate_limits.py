@@ -12,8 +12,10 @@ the callers of the last ``burst / rate`` seconds.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 
@@ -72,6 +74,57 @@ class RateLimiter:
                 raise ValueError(f"a cost of {bucket.cost} never fits a burst of {bucket.burst}")
             args += [bucket.rate, bucket.burst, bucket.cost]
         return float(self._take(keys=[bucket.key for bucket in buckets], args=args))
+
+
+class BatchedTakes:
+    """Tokens taken in this process and charged to Redis a few at a time (for reads).
+
+    Charging every read costs a Redis round trip: a quarter of a similar-items request's
+    CPU with the public key (``loadtests.bench_serving --auth public``). Instead each
+    process counts what it let through per bucket and charges the count once it reaches
+    the bucket's batch, ``min(batch, burst // 10)`` (at least 1: small bursts stay exact);
+    a request that brings any of its buckets to its batch charges every one of its
+    buckets all they are owed, or is refused and owes nothing more. So each process lets
+    through at most ``batch - 1`` tokens a bucket that Redis has not counted yet: a bucket
+    refuses at most ``processes x (batch - 1)`` reads late (a tenth of its burst per
+    process at most), and its steady rate is the configured one, since what was let
+    through is charged later. What a process owes is kept for its ``capacity`` most
+    recent buckets; older debts are forgiven (at most ``batch - 1`` tokens each), so the
+    memory never grows with the callers.
+    """
+
+    def __init__(self, limiter: RateLimiter, batch: int, capacity: int = 10_000) -> None:
+        if batch < 1:
+            raise ValueError(f"a batch of {batch}: at least 1 (1 charges every take)")
+        self.limiter = limiter
+        self.batch = batch
+        self.capacity = capacity
+        self.owed: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()  # gthread workers take from several threads
+
+    def take(self, buckets: Sequence[Bucket]) -> float:
+        """As :meth:`RateLimiter.take`; Redis is asked only when a bucket's batch is due."""
+        with self._lock:
+            if all(self.owed.get(b.key, 0) + b.cost < self.batch_of(b) for b in buckets):
+                for bucket in buckets:
+                    self._owe(bucket.key, bucket.cost)
+                return 0.0
+            due = [replace(b, cost=self.owed.get(b.key, 0) + b.cost) for b in buckets]
+        wait = self.limiter.take(due)
+        if wait == 0:
+            with self._lock:
+                for bucket in buckets:
+                    self.owed.pop(bucket.key, None)
+        return wait
+
+    def batch_of(self, bucket: Bucket) -> int:
+        return max(1, min(self.batch, bucket.burst // 10))
+
+    def _owe(self, key: str, cost: int) -> None:
+        self.owed[key] = self.owed.get(key, 0) + cost
+        self.owed.move_to_end(key)
+        if len(self.owed) > self.capacity:
+            self.owed.popitem(last=False)
 
 
 def retry_after(wait_seconds: float) -> int:

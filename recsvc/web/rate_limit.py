@@ -14,7 +14,10 @@ seconds), nothing written:
 - every other request (reads: recommendations, banners, nudges, profiles, items, cart
   add-ons, analytics; one token): the bucket of the client's address and, for a path
   about a visitor, that visitor's (``read-address``, ``read-visitor``: buckets of their
-  own, so reading never costs a shopper their events).
+  own, so reading never costs a shopper their events). Each worker charges reads to Redis
+  a few at a time (``RECSVC_RATE_LIMIT_READ_BATCH``, ``BatchedTakes``): a bucket may let
+  through a few reads more than its burst before it refuses, for one round trip instead
+  of several.
 
 A rate of 0 turns a limit off. Fail open on purpose: when Redis cannot be asked, the
 request goes on (and a write that follows answers 503 if Redis is really down); a limiter
@@ -33,7 +36,7 @@ from flask import Flask, request
 from recsvc.redis_client import UNAVAILABLE_ERRORS
 from recsvc.schemas.common import is_valid_id
 from recsvc.settings import Settings
-from recsvc.store.rate_limits import Bucket, retry_after
+from recsvc.store.rate_limits import BatchedTakes, Bucket, RateLimiter, retry_after
 from recsvc.web.auth import OPEN_PREFIXES, Caller, current_caller
 from recsvc.web.client_address import client_address
 from recsvc.web.errors import ApiError
@@ -41,6 +44,8 @@ from recsvc.web.metrics import RATE_LIMITED, RATE_LIMITER_UNAVAILABLE
 from recsvc.web.services import services
 
 log = logging.getLogger(__name__)
+
+Limiter = RateLimiter | BatchedTakes
 
 # Charged per event in the view, once the batch is valid (recsvc.api.events).
 EVENTS_ENDPOINT = "events.post_events"
@@ -63,6 +68,10 @@ def check_bursts(settings: Settings) -> None:
         burst = getattr(settings, f"rate_limit_{scope}_burst")
         if rate > 0 and burst < 1:
             raise ValueError(f"RECSVC_RATE_LIMIT_{scope.upper()}_BURST ({burst}) must be >= 1")
+    if settings.rate_limit_read_batch < 1:
+        raise ValueError(
+            f"RECSVC_RATE_LIMIT_READ_BATCH ({settings.rate_limit_read_batch}) must be >= 1"
+        )
 
 
 def _buckets(settings: Settings, named: Iterable[tuple[str, str, str, int]]) -> list[Bucket]:
@@ -104,13 +113,14 @@ def read_buckets(caller: Caller) -> list[Bucket]:
     return _buckets(services().settings, named)
 
 
-def charge(buckets: list[Bucket], what: str) -> None:
-    """Take from every bucket or from none; a 429 ``rate_limited`` with ``Retry-After``
-    (whole seconds) when one of them is short."""
+def charge(buckets: list[Bucket], what: str, limiter: Limiter | None = None) -> None:
+    """Take from every bucket or from none (through ``limiter``, default the one that
+    charges at once); a 429 ``rate_limited`` with ``Retry-After`` (whole seconds) when one
+    of them is short."""
     if not buckets:
         return
     try:
-        wait = services().rate_limiter.take(buckets)
+        wait = (limiter or services().rate_limiter).take(buckets)
     except UNAVAILABLE_ERRORS as error:
         RATE_LIMITER_UNAVAILABLE.inc()
         log.warning("rate limiter unavailable: not limiting", extra={"error": repr(error)})
@@ -142,4 +152,8 @@ def init_app(app: Flask) -> None:
             return  # not routed (404, 405: nothing read), or charged per event
         if request.path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
             return
-        charge(read_buckets(current_caller()), "requests from this address or for this visitor")
+        charge(
+            read_buckets(current_caller()),
+            "requests from this address or for this visitor",
+            services().read_limiter,
+        )

@@ -26,7 +26,7 @@ from recsvc.store.funnel import FunnelStore
 from recsvc.store.models import ModelStore
 from recsvc.store.nudges import NudgeStore
 from recsvc.store.profiles import ProfileStore
-from recsvc.store.rate_limits import RateLimiter
+from recsvc.store.rate_limits import BatchedTakes, RateLimiter
 
 EXTENSION = "recsvc"
 
@@ -50,6 +50,8 @@ class Services:
     banners: BannerStore
     banner_service: BannerService
     rate_limiter: RateLimiter
+    # Reads are charged a few at a time (settings.rate_limit_read_batch).
+    read_limiter: BatchedTakes
     # Writes' own breaker (recsvc.api.events): a read's failure says nothing of the
     # writes' Redis client, whose timeouts are longer.
     write_breaker: CircuitBreaker
@@ -67,6 +69,7 @@ class Services:
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock)
         reader = VisitorReader(fast, keys, ModelStore(fast, keys), breaker)
         tiles = Tiles(holder, CatalogStore(fast, keys), breaker)
+        limiter = RateLimiter(client)
         return cls(
             settings=settings,
             clock=clock,
@@ -92,7 +95,8 @@ class Services:
                 clock,
                 catalog_scan=catalog,
             ),
-            rate_limiter=RateLimiter(client),
+            rate_limiter=limiter,
+            read_limiter=BatchedTakes(limiter, settings.rate_limit_read_batch),
             write_breaker=CircuitBreaker(
                 settings.breaker_failures, settings.breaker_reset_seconds, clock
             ),

@@ -39,7 +39,8 @@ def test_public_reads_carry_the_public_key_and_each_visitors_own_token(make_arti
             assert name == "X-Identity-Token"
             assert claims.visitor_id == visitor_of(request.path)
     assert auth.settings["RECSVC_IDENTITY_SECRETS"] == auth.secret
-    assert int(auth.settings["RECSVC_RATE_LIMIT_ADDRESS_PER_SECOND"]) >= 10**6
+    for scope in ("READ_ADDRESS", "READ_VISITOR"):  # the limits reads are charged to
+        assert int(auth.settings[f"RECSVC_RATE_LIMIT_{scope}_PER_SECOND"]) >= 10**6
 
 
 def test_admin_reads_carry_the_admin_key_and_no_token(make_artifact):

@@ -221,6 +221,21 @@ def test_reads_from_one_address_are_limited_and_other_addresses_are_not(settings
     assert item.status_code == 429
 
 
+def test_reads_are_charged_to_redis_a_batch_at_a_time(settings, clock, redis_conn, keys):
+    """The default batch (8): the first reads of a visitor never reach Redis, and a
+    flood is refused within a batch of the burst."""
+    client = client_with(
+        settings, clock, rate_limit_read_visitor_per_second=0.01, rate_limit_read_visitor_burst=100
+    )
+    for _ in range(7):
+        assert read(client, "v-1").status_code == 200
+    assert not redis_conn.exists(keys.rate_bucket("read-visitor", "v-1"))
+    statuses = [read(client, "v-1").status_code for _ in range(150)]
+    served = 7 + statuses.index(429)
+    assert 100 - 7 <= served <= 100 + 7
+    assert set(statuses[statuses.index(429) :]) == {429}
+
+
 def test_reading_never_costs_a_visitor_its_events(settings, clock):
     client = client_with(
         settings, clock, rate_limit_read_visitor_per_second=0.01, rate_limit_read_visitor_burst=1
