@@ -166,9 +166,11 @@ def read_phases(
     visitors: list[str],
     users: int,
     active: list[str],
-    auth: Auth,
+    auth: Auth | None = None,
     seed: int = 1000,
 ) -> list[phases.Phase]:
+    """The read phases (module docstring), sent as ``auth`` says (default the admin key)."""
+    auth = auth or Auth("admin")
     rng = random.Random(seed)
     rows = np.random.default_rng(seed).choice(
         len(artifact.item_ids), 2 * REQUESTS_PER_PHASE, p=popularity(artifact)
