@@ -160,9 +160,13 @@ def judge(
         f"{len(bad_reads)} of {len(reads)}" + (f", e.g. {bad_reads[0]}" if bad_reads else ""),
     )
     recs = traffic.of("known") + traffic.of("anonymous")
-    # Answered while Redis could not answer: a read queued behind a request that waits
-    # out a socket timeout (a sync worker serves one at a time) may be answered after.
-    during = [a for a in recs if broken_at + READ_EDGE_S <= a.started and a.ended < back_at]
+    # Answered while Redis could not answer: before its restart began. (A read queued
+    # behind a request that waits out a socket timeout, a sync worker serving one at a
+    # time, may be answered later; and between the restart and back_at, when the drill's
+    # poll first sees Redis answer, a worker may already have read from it.)
+    during = [
+        a for a in recs if broken_at + READ_EDGE_S <= a.started and a.ended < restoring_at
+    ]
     fallback = [a for a in during if a.status == 200 and a.body and a.body["fallback"]]
     verdict.check(
         "recommendations during the outage answer from memory (fallback popular)",
