@@ -164,9 +164,7 @@ def judge(
     # behind a request that waits out a socket timeout, a sync worker serving one at a
     # time, may be answered later; and between the restart and back_at, when the drill's
     # poll first sees Redis answer, a worker may already have read from it.)
-    during = [
-        a for a in recs if broken_at + READ_EDGE_S <= a.started and a.ended < restoring_at
-    ]
+    during = [a for a in recs if broken_at + READ_EDGE_S <= a.started and a.ended < restoring_at]
     fallback = [a for a in during if a.status == 200 and a.body and a.body["fallback"]]
     verdict.check(
         "recommendations during the outage answer from memory (fallback popular)",
