@@ -7,8 +7,10 @@ Every 0.05-0.2 s a new visitor sends a page view, then asks for its recommendati
 its nudges, each over a new connection (``http.client``, nothing shared with the load
 generator's process). Run it beside ``locust`` (loadtests/README.md, "The storefront
 load test"): where locust's p99 is far above this client's on the same endpoints at the
-same time, the difference is in the load generator, not the service. Prints p50, p95,
-p98, p99 and max in milliseconds per call, and how many took over 20 ms.
+same time, the difference is in what the generator does: its own queueing, or bursts of
+its own that this client does not meet (locust's ramp started every second's users in
+one instant). Prints p50, p95, p98, p99 and max in milliseconds per call, and how many
+took over 20 ms.
 """
 
 from __future__ import annotations
