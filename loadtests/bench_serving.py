@@ -143,7 +143,6 @@ class Auth:
     public key with each visitor's identity token."""
 
     def __init__(self, kind: str) -> None:
-        self.kind = kind
         self.secret = secrets.token_urlsafe(32) if kind == "public" else None
 
     @property
